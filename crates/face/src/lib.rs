@@ -1,1 +1,413 @@
-//! placeholder
+//! Face engine: YuNet detection, dlib ResNet v1 embeddings, calibrated comparison.
+//!
+//! Models (in `models_dir`): `face_detection_yunet_2023mar.onnx` and
+//! `dlib_face_recognition_resnet_v1.onnx` (built by `scripts/dlib_to_onnx.py`; input
+//! [N,3,150,150] RGB 0..255 with the normalization inside the graph, output [N,128]).
+
+// `!(x >= limit)` is deliberate throughout: a NaN measure must fail the check.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use idverify_onnx::OnnxError;
+use idverify_onnx::ort::session::Session;
+use idverify_onnx::ort::value::Tensor;
+use image::RgbImage;
+use serde::Serialize;
+
+pub mod align;
+pub mod calibration;
+pub mod eval;
+pub mod quality;
+pub mod yunet;
+
+pub use calibration::Calibration;
+
+pub const DETECTOR_FILE: &str = "face_detection_yunet_2023mar.onnx";
+pub const RECOGNIZER_FILE: &str = "dlib_face_recognition_resnet_v1.onnx";
+pub const DETECTOR_NAME: &str = "yunet_2023mar";
+pub const RECOGNIZER_NAME: &str = "dlib_face_recognition_resnet_v1";
+pub const EMBEDDING_DIM: usize = 128;
+/// Average the embeddings of the aligned chip and its mirror image (test-time augmentation).
+pub const FLIP_AVERAGE: bool = true;
+
+#[derive(Clone, Debug)]
+pub struct FaceEngineConfig {
+    pub models_dir: PathBuf,
+    pub intra_threads: usize,
+    /// Sessions per model; concurrent calls beyond this wait.
+    pub sessions: usize,
+    /// Operating point: false-match rate whose distance threshold decides `is_match`.
+    pub target_fmr: f64,
+}
+
+impl Default for FaceEngineConfig {
+    fn default() -> Self {
+        FaceEngineConfig {
+            models_dir: PathBuf::from("models"),
+            intra_threads: 1,
+            sessions: 2,
+            target_fmr: 0.001,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FaceError {
+    #[error(transparent)]
+    Model(#[from] OnnxError),
+    #[error("inference failed: {0}")]
+    Inference(String),
+    #[error("face cannot be aligned (degenerate landmarks)")]
+    Alignment,
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("calibration: {0}")]
+    Calibration(String),
+    #[error("io: {0}")]
+    Io(String),
+    #[error("bad data: {0}")]
+    Data(String),
+}
+
+impl From<idverify_onnx::ort::Error> for FaceError {
+    fn from(e: idverify_onnx::ort::Error) -> Self {
+        FaceError::Inference(e.to_string())
+    }
+}
+
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BoundingBox {
+    pub x: f32,
+    pub y: f32,
+    pub width: f32,
+    pub height: f32,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Face {
+    pub bbox: BoundingBox,
+    /// Image-left eye, image-right eye, nose tip, image-left and image-right mouth corners.
+    pub landmarks: [[f32; 2]; 5],
+    /// Detector confidence 0..1.
+    pub score: f32,
+}
+
+#[derive(Clone, Debug)]
+pub struct Embedding(pub Vec<f32>);
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MatchScore {
+    /// Euclidean distance between embeddings (dlib scale: < 0.6 is dlib's own "same person" rule).
+    pub distance: f32,
+    /// 100 · P(same | distance) from the shipped calibration.
+    pub confidence: f32,
+    /// Confidence at the distance threshold of the configured false-match rate.
+    pub threshold: f32,
+    pub is_match: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FaceQuality {
+    pub face_width_px: f32,
+    pub sharpness: f32,
+    pub brightness: f32,
+    pub yaw_degrees: f32,
+    pub roll_degrees: f32,
+    pub reasons: Vec<&'static str>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelInfo {
+    pub detector: String,
+    pub recognizer: String,
+    pub calibration: String,
+    pub target_fmr: f64,
+    pub threshold_distance: f32,
+    pub threshold_confidence: f32,
+}
+
+/// A few sessions of one model; `Session::run` needs `&mut`, so each sits behind a mutex.
+struct SessionPool {
+    sessions: Vec<Mutex<Session>>,
+    next: AtomicUsize,
+}
+
+impl SessionPool {
+    fn load(cfg: &FaceEngineConfig, file: &str) -> Result<SessionPool, FaceError> {
+        let path = cfg.models_dir.join(file);
+        let sessions = (0..cfg.sessions.max(1))
+            .map(|_| idverify_onnx::load_session(&cfg.models_dir, &path, cfg.intra_threads).map(Mutex::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(SessionPool { sessions, next: AtomicUsize::new(0) })
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Session) -> R) -> R {
+        for s in &self.sessions {
+            if let Ok(mut guard) = s.try_lock() {
+                return f(&mut guard);
+            }
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.sessions.len();
+        let mut guard = self.sessions[i].lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+}
+
+pub struct FaceEngine {
+    detector: SessionPool,
+    recognizer: SessionPool,
+    calibration: Calibration,
+    target_fmr: f64,
+    threshold_distance: f32,
+}
+
+fn euclidean(a: &[f32], b: &[f32]) -> Option<f32> {
+    if a.len() != b.len() || a.is_empty() {
+        return None;
+    }
+    let d = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f32>().sqrt();
+    d.is_finite().then_some(d)
+}
+
+impl FaceEngine {
+    pub fn load(cfg: &FaceEngineConfig) -> Result<FaceEngine, FaceError> {
+        Self::load_with_calibration(cfg, Calibration::shipped()?)
+    }
+
+    /// Like [`FaceEngine::load`] with a calibration other than the shipped one.
+    pub fn load_with_calibration(
+        cfg: &FaceEngineConfig,
+        calibration: Calibration,
+    ) -> Result<FaceEngine, FaceError> {
+        if !(cfg.target_fmr > 0.0 && cfg.target_fmr < 1.0) {
+            return Err(FaceError::Config(format!("target_fmr must be in (0, 1), got {}", cfg.target_fmr)));
+        }
+        let detector = SessionPool::load(cfg, DETECTOR_FILE)?;
+        let recognizer = SessionPool::load(cfg, RECOGNIZER_FILE)?;
+        let threshold_distance = calibration.threshold_for_fmr(cfg.target_fmr);
+        Ok(FaceEngine { detector, recognizer, calibration, target_fmr: cfg.target_fmr, threshold_distance })
+    }
+
+    /// All faces, largest first. `image` is already EXIF-oriented RGB.
+    pub fn detect(&self, image: &RgbImage) -> Result<Vec<Face>, FaceError> {
+        let mut faces = self.detect_with_threshold(image, yunet::SCORE_THRESHOLD)?;
+        sort_largest_first(&mut faces);
+        Ok(faces)
+    }
+
+    /// Detection at a given score threshold, sorted by score.
+    pub fn detect_with_threshold(&self, image: &RgbImage, threshold: f32) -> Result<Vec<Face>, FaceError> {
+        if image.width() == 0 || image.height() == 0 {
+            return Ok(Vec::new());
+        }
+        let lb = yunet::letterbox(image);
+        let size = yunet::INPUT_SIZE as usize;
+        let input = Tensor::from_array(([1usize, 3, size, size], lb.tensor))?;
+        self.detector.with(|session| {
+            let outputs = session.run(idverify_onnx::ort::inputs!["input" => input])?;
+            let mut raw = Vec::with_capacity(3);
+            for stride in yunet::STRIDES {
+                let get = |kind: &str| -> Result<&[f32], FaceError> {
+                    let name = format!("{kind}_{stride}");
+                    let value = outputs
+                        .get(&name)
+                        .ok_or_else(|| FaceError::Inference(format!("detector output {name} missing")))?;
+                    Ok(value.try_extract_tensor::<f32>()?.1)
+                };
+                raw.push(yunet::StrideOutput {
+                    stride,
+                    cls: get("cls")?,
+                    obj: get("obj")?,
+                    bbox: get("bbox")?,
+                    kps: get("kps")?,
+                });
+            }
+            Ok(yunet::decode(&raw, yunet::INPUT_SIZE, threshold, lb.inv_scale))
+        })
+    }
+
+    /// The portrait on an ID document photo: normal pass, then a tighter/upscaled pass for small
+    /// portraits (60-120 px wide on a phone photo of a passport) if nothing is found; prefers the
+    /// largest face, with a bonus for the left half where ID-1 cards and passports put it.
+    pub fn find_portrait(&self, document: &RgbImage) -> Result<Option<Face>, FaceError> {
+        let faces = self.detect(document)?;
+        if !faces.is_empty() {
+            return Ok(pick_portrait(faces, document.width()));
+        }
+        // Tiles at higher resolution: halves and quadrants with overlap, each upscaled to 640.
+        let (w, h) = document.dimensions();
+        if w < 32 || h < 32 {
+            return Ok(None);
+        }
+        let (tw, th) = ((w as f32 * 0.6) as u32, (h as f32 * 0.6) as u32);
+        let tiles = [
+            (0, 0, tw, h),
+            (w - tw, 0, tw, h),
+            (0, 0, tw, th),
+            (w - tw, 0, tw, th),
+            (0, h - th, tw, th),
+            (w - tw, h - th, tw, th),
+        ];
+        let mut all = Vec::new();
+        for (x, y, cw, ch) in tiles {
+            let crop = image::imageops::crop_imm(document, x, y, cw, ch).to_image();
+            for mut f in self.detect_with_threshold(&crop, yunet::SCORE_THRESHOLD)? {
+                f.bbox.x += x as f32;
+                f.bbox.y += y as f32;
+                for lm in f.landmarks.iter_mut() {
+                    lm[0] += x as f32;
+                    lm[1] += y as f32;
+                }
+                all.push(f);
+            }
+        }
+        let merged = yunet::nms(all, yunet::NMS_IOU);
+        Ok(pick_portrait(merged, w))
+    }
+
+    /// The aligned 150 px chip (interleaved RGB 0..255) for a detected face.
+    pub fn align(&self, image: &RgbImage, face: &Face) -> Result<Vec<[f32; 3]>, FaceError> {
+        align::align_chip(image, &face.landmarks).ok_or(FaceError::Alignment)
+    }
+
+    /// Similarity-align (least squares, 4 dof) to dlib's 150px template, bilinear warp, embed.
+    /// The embedding is the mean of the chip's and its mirror image's (see [`FLIP_AVERAGE`]).
+    pub fn embed(&self, image: &RgbImage, face: &Face) -> Result<Embedding, FaceError> {
+        let chip = self.align(image, face)?;
+        if !FLIP_AVERAGE {
+            return self.embed_chip(&chip);
+        }
+        let size = align::CHIP_SIZE as usize;
+        let mirrored: Vec<[f32; 3]> =
+            chip.chunks_exact(size).flat_map(|row| row.iter().rev().copied()).collect();
+        let both = self.embed_chips(&[&chip, &mirrored])?;
+        let mean = both[0].0.iter().zip(&both[1].0).map(|(a, b)| (a + b) / 2.0).collect();
+        Ok(Embedding(mean))
+    }
+
+    /// Embeds an aligned 150×150 chip (interleaved RGB 0..255, row-major), as dlib does.
+    pub fn embed_chip(&self, chip: &[[f32; 3]]) -> Result<Embedding, FaceError> {
+        Ok(self.embed_chips(&[chip])?.remove(0))
+    }
+
+    /// Embeds several aligned chips in one batch.
+    pub fn embed_chips(&self, chips: &[&[[f32; 3]]]) -> Result<Vec<Embedding>, FaceError> {
+        let n = (align::CHIP_SIZE * align::CHIP_SIZE) as usize;
+        if chips.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut planar = vec![0f32; 3 * n * chips.len()];
+        for (chip, dst) in chips.iter().zip(planar.chunks_exact_mut(3 * n)) {
+            if chip.len() != n {
+                return Err(FaceError::Data(format!("chip must have {n} pixels, got {}", chip.len())));
+            }
+            for (i, p) in chip.iter().enumerate() {
+                dst[i] = p[0];
+                dst[n + i] = p[1];
+                dst[2 * n + i] = p[2];
+            }
+        }
+        let size = align::CHIP_SIZE as usize;
+        let input = Tensor::from_array(([chips.len(), 3, size, size], planar))?;
+        let values = self.recognizer.with(|session| -> Result<Vec<f32>, FaceError> {
+            let outputs = session.run(idverify_onnx::ort::inputs!["input" => input])?;
+            Ok(outputs[0].try_extract_tensor::<f32>()?.1.to_vec())
+        })?;
+        if values.len() != EMBEDDING_DIM * chips.len() || values.iter().any(|v| !v.is_finite()) {
+            return Err(FaceError::Inference(format!("recognizer returned {} values", values.len())));
+        }
+        Ok(values.chunks_exact(EMBEDDING_DIM).map(|v| Embedding(v.to_vec())).collect())
+    }
+
+    pub fn compare(&self, a: &Embedding, b: &Embedding) -> MatchScore {
+        let threshold = self.calibration.confidence(self.threshold_distance);
+        match euclidean(&a.0, &b.0) {
+            Some(distance) => MatchScore {
+                distance,
+                confidence: self.calibration.confidence(distance),
+                threshold,
+                is_match: distance <= self.threshold_distance,
+            },
+            // Mismatched or corrupt embeddings never match.
+            None => MatchScore { distance: f32::MAX, confidence: 0.0, threshold, is_match: false },
+        }
+    }
+
+    pub fn quality(&self, image: &RgbImage, face: &Face) -> FaceQuality {
+        let chip = align::align_chip(image, &face.landmarks);
+        quality::assess(face.bbox.width, chip.as_deref(), &face.landmarks)
+    }
+
+    pub fn model_info(&self) -> ModelInfo {
+        ModelInfo {
+            detector: DETECTOR_NAME.into(),
+            recognizer: RECOGNIZER_NAME.into(),
+            calibration: self.calibration.version.clone(),
+            target_fmr: self.target_fmr,
+            threshold_distance: self.threshold_distance,
+            threshold_confidence: self.calibration.confidence(self.threshold_distance),
+        }
+    }
+
+    pub fn calibration(&self) -> &Calibration {
+        &self.calibration
+    }
+}
+
+fn sort_largest_first(faces: &mut [Face]) {
+    faces.sort_by(|a, b| (b.bbox.width * b.bbox.height).total_cmp(&(a.bbox.width * a.bbox.height)));
+}
+
+/// Largest face wins; faces in the left half get a 1.5× area bonus (portrait area of ID-1 cards
+/// and passport data pages), so a faded ghost image on the right loses to the main portrait.
+fn pick_portrait(faces: Vec<Face>, image_width: u32) -> Option<Face> {
+    let weight = |f: &Face| {
+        let cx = f.bbox.x + f.bbox.width / 2.0;
+        let bonus = if cx < image_width as f32 / 2.0 { 1.5 } else { 1.0 };
+        f.bbox.width * f.bbox.height * bonus * f.score
+    };
+    faces.into_iter().max_by(|a, b| weight(a).total_cmp(&weight(b)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn public_types_are_send_sync() {
+        assert_send_sync::<FaceEngine>();
+        assert_send_sync::<Face>();
+        assert_send_sync::<Embedding>();
+        assert_send_sync::<FaceError>();
+    }
+
+    #[test]
+    fn euclidean_rejects_mismatch() {
+        assert_eq!(euclidean(&[0.0, 3.0], &[4.0, 0.0]), Some(5.0));
+        assert_eq!(euclidean(&[0.0], &[4.0, 0.0]), None);
+        assert_eq!(euclidean(&[f32::NAN], &[0.0]), None);
+    }
+
+    #[test]
+    fn portrait_prefers_left_half_when_sizes_are_close() {
+        let f = |x: f32, w: f32| Face {
+            bbox: BoundingBox { x, y: 0.0, width: w, height: w },
+            landmarks: [[0.0; 2]; 5],
+            score: 0.9,
+        };
+        let picked = pick_portrait(vec![f(600.0, 100.0), f(50.0, 90.0)], 1000).unwrap();
+        assert_eq!(picked.bbox.x, 50.0);
+        let picked = pick_portrait(vec![f(600.0, 200.0), f(50.0, 90.0)], 1000).unwrap();
+        assert_eq!(picked.bbox.x, 600.0);
+    }
+}

@@ -1,0 +1,22 @@
+# The two commands a new user needs: `make run` and `make test`.
+.PHONY: run test models build release lint clean-cache
+
+MODELS_DIR ?= $(or $(IDVERIFY_MODELS_DIR),./models)
+
+models:
+	bash scripts/fetch-models.sh
+
+# Start the server on embedded defaults: 127.0.0.1:8080, SQLite under ./data, models in ./models.
+run: models
+	cargo run --release --bin idverify -- serve
+
+# The whole suite: unit, integration (SQLite, PostgreSQL, SeaweedFS), real-model tests, curl smoke.
+test: models
+	bash scripts/test.sh
+
+release:
+	cargo build --release --bin idverify
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings

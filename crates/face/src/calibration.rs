@@ -1,0 +1,359 @@
+//! Distance → confidence calibration and the FMR operating points.
+//!
+//! confidence = 100 · P(same | d) with P(same | d) = 1 / (1 + exp(-(intercept + slope · d))),
+//! a logistic regression on the Euclidean distance fitted on LFW dev pairs (balanced: 1500 genuine,
+//! 1500 impostor, so the prior is 0.5). `slope` < 0, so confidence decreases with distance.
+//! The FMR table holds, for a few false-match rates, the largest distance threshold whose rate on
+//! the impostor pairs stays within it (empirical where the set has at least one impostor per FMR
+//! step, else from a normal fit of the impostor distances' lower tail). Any FMR in between is
+//! served by linear interpolation in log10(FMR).
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{FaceEngine, FaceError};
+
+/// The calibration shipped with the crate.
+pub const DEFAULT_JSON: &str = include_str!("../calibration.json");
+
+/// FMRs written to the table.
+pub const TABLE_FMRS: [f64; 8] = [1e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 1e-1];
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FmrPoint {
+    pub fmr: f64,
+    pub distance: f64,
+    /// "empirical" or "normal_tail"
+    pub method: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Calibration {
+    pub version: String,
+    pub recognizer: String,
+    pub fitted_on: String,
+    pub genuine_pairs: usize,
+    pub impostor_pairs: usize,
+    pub intercept: f64,
+    pub slope: f64,
+    pub impostor_mean: f64,
+    pub impostor_std: f64,
+    pub fmr_table: Vec<FmrPoint>,
+}
+
+impl Calibration {
+    pub fn shipped() -> Result<Calibration, FaceError> {
+        Self::from_json(DEFAULT_JSON)
+    }
+
+    pub fn from_json(text: &str) -> Result<Calibration, FaceError> {
+        let cal: Calibration = serde_json::from_str(text)
+            .map_err(|e| FaceError::Calibration(format!("invalid calibration: {e}")))?;
+        if cal.fmr_table.is_empty() || !(cal.slope < 0.0) {
+            return Err(FaceError::Calibration("calibration needs an FMR table and a negative slope".into()));
+        }
+        Ok(cal)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    pub fn write_json_file(&self, path: &Path) -> Result<(), FaceError> {
+        std::fs::write(path, self.to_json() + "\n")
+            .map_err(|e| FaceError::Io(format!("{}: {e}", path.display())))
+    }
+
+    /// 100 · P(same | distance), monotonically decreasing in distance.
+    pub fn confidence(&self, distance: f32) -> f32 {
+        let z = self.intercept + self.slope * distance as f64;
+        (100.0 / (1.0 + (-z).exp())) as f32
+    }
+
+    /// Distance threshold for a false-match rate, interpolated in log10(FMR), clamped to the table.
+    pub fn threshold_for_fmr(&self, fmr: f64) -> f32 {
+        let mut table = self.fmr_table.clone();
+        table.sort_by(|a, b| a.fmr.total_cmp(&b.fmr));
+        let first = &table[0];
+        let last = &table[table.len() - 1];
+        if !(fmr > first.fmr) {
+            return first.distance as f32;
+        }
+        if fmr >= last.fmr {
+            return last.distance as f32;
+        }
+        let x = fmr.log10();
+        for w in table.windows(2) {
+            let (lo, hi) = (&w[0], &w[1]);
+            if fmr <= hi.fmr {
+                let (x0, x1) = (lo.fmr.log10(), hi.fmr.log10());
+                let t = if x1 > x0 { (x - x0) / (x1 - x0) } else { 0.0 };
+                return (lo.distance + t * (hi.distance - lo.distance)) as f32;
+            }
+        }
+        last.distance as f32
+    }
+}
+
+/// Logistic regression of `same` on distance by Newton's method (a tiny ridge keeps it finite
+/// on separable data). Returns (intercept, slope).
+pub fn fit_logistic(genuine: &[f64], impostor: &[f64]) -> (f64, f64) {
+    let samples: Vec<(f64, f64)> =
+        genuine.iter().map(|&d| (d, 1.0)).chain(impostor.iter().map(|&d| (d, 0.0))).collect();
+    let (mut b0, mut b1) = (0.0f64, 0.0f64);
+    let ridge = 1e-6;
+    for _ in 0..100 {
+        let (mut g0, mut g1, mut h00, mut h01, mut h11) = (0.0, -ridge * b1, 0.0, 0.0, ridge);
+        for &(d, y) in &samples {
+            let p = 1.0 / (1.0 + (-(b0 + b1 * d)).exp());
+            let w = p * (1.0 - p);
+            g0 += y - p;
+            g1 += (y - p) * d;
+            h00 += w;
+            h01 += w * d;
+            h11 += w * d * d;
+        }
+        let det = h00 * h11 - h01 * h01;
+        if !(det.abs() > 1e-300) {
+            break;
+        }
+        let step0 = (h11 * g0 - h01 * g1) / det;
+        let step1 = (-h01 * g0 + h00 * g1) / det;
+        b0 += step0;
+        b1 += step1;
+        if step0.abs() < 1e-12 && step1.abs() < 1e-12 {
+            break;
+        }
+    }
+    (b0, b1)
+}
+
+/// Inverse of the standard normal CDF (Acklam's rational approximation without refinement, |error| < 1e-4).
+#[allow(clippy::excessive_precision)] // published coefficients, kept verbatim
+pub fn normal_quantile(p: f64) -> f64 {
+    let p = p.clamp(1e-300, 1.0 - 1e-16);
+    const A: [f64; 6] = [
+        -3.969683028665376e1,
+        2.209460984245205e2,
+        -2.759285104469687e2,
+        1.383577518672690e2,
+        -3.066479806614716e1,
+        2.506628277459239,
+    ];
+    const B: [f64; 5] = [
+        -5.447609879822406e1,
+        1.615858368580409e2,
+        -1.556989798598866e2,
+        6.680131188771972e1,
+        -1.328068155288572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784894002430293e-3,
+        -3.223964580411365e-1,
+        -2.400758277161838,
+        -2.549671039254718,
+        4.374664141464968,
+        2.938163982698783,
+    ];
+    const D: [f64; 4] = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
+    let low = 0.02425;
+    if p < low {
+        let q = (-2.0 * p.ln()).sqrt();
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    } else if p <= 1.0 - low {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    } else {
+        -normal_quantile(1.0 - p)
+    }
+}
+
+/// Largest threshold t with #{impostor d ≤ t} / n ≤ fmr, taken halfway to the next impostor
+/// distance; None when the set has fewer than one impostor per `fmr` (then the normal tail is used).
+pub fn empirical_threshold(sorted_impostor: &[f64], fmr: f64) -> Option<f64> {
+    let n = sorted_impostor.len();
+    let k = (fmr * n as f64).floor() as usize; // impostors allowed at or below the threshold
+    if k == 0 || k >= n {
+        return None;
+    }
+    Some((sorted_impostor[k - 1] + sorted_impostor[k]) / 2.0)
+}
+
+/// Builds a calibration from genuine and impostor distances.
+pub fn fit_from_distances(
+    genuine: &[f64],
+    impostor: &[f64],
+    version: &str,
+    recognizer: &str,
+    fitted_on: &str,
+) -> Result<Calibration, FaceError> {
+    if genuine.len() < 2 || impostor.len() < 2 {
+        return Err(FaceError::Calibration("need at least 2 genuine and 2 impostor distances".into()));
+    }
+    let (intercept, slope) = fit_logistic(genuine, impostor);
+    if !(slope < 0.0 && intercept.is_finite()) {
+        return Err(FaceError::Calibration(format!("degenerate fit: slope {slope}")));
+    }
+    let mut sorted = impostor.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len() as f64;
+    let mean = sorted.iter().sum::<f64>() / n;
+    let std = (sorted.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    let fmr_table = TABLE_FMRS
+        .iter()
+        .map(|&fmr| match empirical_threshold(&sorted, fmr) {
+            Some(distance) => FmrPoint { fmr, distance, method: "empirical".into() },
+            None => FmrPoint {
+                fmr,
+                // Never above the smallest impostor distance seen.
+                distance: (mean + std * normal_quantile(fmr)).min(sorted[0]),
+                method: "normal_tail".into(),
+            },
+        })
+        .collect();
+    Ok(Calibration {
+        version: version.into(),
+        recognizer: recognizer.into(),
+        fitted_on: fitted_on.into(),
+        genuine_pairs: genuine.len(),
+        impostor_pairs: impostor.len(),
+        intercept,
+        slope,
+        impostor_mean: mean,
+        impostor_std: std,
+        fmr_table,
+    })
+}
+
+/// Embeds every pair in `pairs_csv` with `engine` and fits a calibration on the distances.
+/// Pairs where a face is not found are skipped (reported on `out`).
+pub fn fit(engine: &FaceEngine, pairs_csv: &Path, out: &mut dyn Write) -> Result<Calibration, FaceError> {
+    let scored = crate::eval::score_pairs(engine, pairs_csv, false, out)?;
+    fit_scored(&scored, pairs_csv, out)
+}
+
+/// Fits a calibration on already scored pairs (`pairs_csv` only names the data set).
+pub fn fit_scored(
+    scored: &crate::eval::ScoredPairs,
+    pairs_csv: &Path,
+    out: &mut dyn Write,
+) -> Result<Calibration, FaceError> {
+    let genuine: Vec<f64> =
+        scored.pairs.iter().filter(|p| p.same).filter_map(|p| p.distance).map(f64::from).collect();
+    let impostor: Vec<f64> =
+        scored.pairs.iter().filter(|p| !p.same).filter_map(|p| p.distance).map(f64::from).collect();
+    let skipped = scored.pairs.iter().filter(|p| p.distance.is_none()).count();
+    // Names the data set by its last two folders, e.g. `lfw/dev/pairs.csv` -> "lfw-dev".
+    let mut dirs: Vec<String> = pairs_csv
+        .parent()
+        .map(|p| p.components().rev().take(2).map(|c| c.as_os_str().to_string_lossy().to_string()).collect())
+        .unwrap_or_default();
+    dirs.reverse();
+    let file = pairs_csv.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let version = format!("dlib-r1-{}-{}g{}i", dirs.join("-"), genuine.len(), impostor.len());
+    let fitted_on = format!("{}/{file}", dirs.join("/"));
+    let cal = fit_from_distances(&genuine, &impostor, &version, crate::RECOGNIZER_NAME, &fitted_on)?;
+    let io = |e: std::io::Error| FaceError::Io(e.to_string());
+    writeln!(out, "pairs skipped (no face): {skipped}").map_err(io)?;
+    writeln!(out, "logistic: P(same|d) = 1/(1+exp(-({:.4} + {:.4}*d)))", cal.intercept, cal.slope)
+        .map_err(io)?;
+    for p in &cal.fmr_table {
+        writeln!(out, "fmr={:e} distance={:.4} ({})", p.fmr, p.distance, p.method).map_err(io)?;
+    }
+    Ok(cal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake_calibration() -> Calibration {
+        Calibration {
+            version: "test".into(),
+            recognizer: "fake".into(),
+            fitted_on: "none".into(),
+            genuine_pairs: 0,
+            impostor_pairs: 0,
+            intercept: 12.0,
+            slope: -20.0,
+            impostor_mean: 0.9,
+            impostor_std: 0.08,
+            fmr_table: vec![
+                FmrPoint { fmr: 1e-3, distance: 0.5, method: "empirical".into() },
+                FmrPoint { fmr: 1e-2, distance: 0.6, method: "empirical".into() },
+                FmrPoint { fmr: 1e-1, distance: 0.7, method: "empirical".into() },
+            ],
+        }
+    }
+
+    #[test]
+    fn confidence_known_points_and_monotonic() {
+        let cal = fake_calibration();
+        // z = 12 - 20·0.6 = 0 -> 50 %.
+        assert!((cal.confidence(0.6) - 50.0).abs() < 1e-4);
+        // z = 12 - 20·0.5 = 2 -> 100/(1+e^-2) = 88.0797
+        assert!((cal.confidence(0.5) - 88.079_71).abs() < 1e-3);
+        let mut prev = f32::INFINITY;
+        for i in 0..200 {
+            let c = cal.confidence(i as f32 * 0.01);
+            assert!(c <= prev && (0.0..=100.0).contains(&c));
+            prev = c;
+        }
+    }
+
+    #[test]
+    fn fmr_interpolation_in_log_space() {
+        let cal = fake_calibration();
+        assert!((cal.threshold_for_fmr(1e-3) - 0.5).abs() < 1e-6);
+        assert!((cal.threshold_for_fmr(1e-2) - 0.6).abs() < 1e-6);
+        // sqrt(1e-3·1e-2) is halfway in log space.
+        assert!((cal.threshold_for_fmr((1e-5f64).sqrt()) - 0.55).abs() < 1e-6);
+        assert!((cal.threshold_for_fmr(1e-9) - 0.5).abs() < 1e-6);
+        assert!((cal.threshold_for_fmr(0.5) - 0.7).abs() < 1e-6);
+        assert!((cal.threshold_for_fmr(f64::NAN) - 0.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn logistic_fit_recovers_symmetric_boundary() {
+        // Overlapping classes symmetric around 0.6: the decision boundary (p = 0.5) is at 0.6.
+        let genuine = [0.3, 0.4, 0.5, 0.55, 0.65];
+        let impostor = [0.55, 0.65, 0.7, 0.8, 0.9];
+        let (b0, b1) = fit_logistic(&genuine, &impostor);
+        assert!(b1 < 0.0);
+        assert!((-b0 / b1 - 0.6).abs() < 1e-9, "{}", -b0 / b1);
+    }
+
+    #[test]
+    fn empirical_threshold_counts_impostors() {
+        let imp: Vec<f64> = (0..1000).map(|i| 0.5 + i as f64 * 0.001).collect();
+        // fmr 0.01 allows 10 impostors: halfway between the 10th (0.509) and 11th (0.510).
+        assert!((empirical_threshold(&imp, 0.01).unwrap() - 0.5095).abs() < 1e-12);
+        assert!(empirical_threshold(&imp, 0.0005).is_none());
+    }
+
+    #[test]
+    fn normal_quantile_known_values() {
+        assert!((normal_quantile(0.5)).abs() < 1e-9);
+        assert!((normal_quantile(0.001) + 3.090_232_306).abs() < 1e-4);
+        assert!((normal_quantile(0.975) - 1.959_963_985).abs() < 1e-4);
+    }
+
+    #[test]
+    fn shipped_calibration_parses_and_is_monotonic() {
+        let cal = Calibration::shipped().unwrap();
+        assert!(cal.slope < 0.0);
+        let mut prev = 0.0f32;
+        for fmr in [1e-5, 1e-4, 1e-3, 1e-2, 1e-1] {
+            let t = cal.threshold_for_fmr(fmr);
+            assert!(t >= prev, "threshold must grow with FMR");
+            prev = t;
+        }
+    }
+}

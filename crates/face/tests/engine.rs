@@ -1,0 +1,180 @@
+//! Integration tests on real models and a few shared dev images. They skip (with a visible
+//! message) when `../shared` or the models are absent.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use idverify_face::align::Similarity;
+use idverify_face::{Embedding, FaceEngine, FaceEngineConfig, eval};
+use image::RgbImage;
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn shared_data() -> Option<PathBuf> {
+    let dir = workspace_root().join("../shared/data");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("SKIP: shared data not found at {}", dir.display());
+        None
+    }
+}
+
+fn engine() -> Option<&'static FaceEngine> {
+    static ENGINE: OnceLock<Option<FaceEngine>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| {
+            let models_dir = std::env::var_os("IDVERIFY_MODELS_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| workspace_root().join("models"));
+            if !models_dir.join(idverify_face::RECOGNIZER_FILE).is_file() {
+                eprintln!("SKIP: models not found in {} (run scripts/fetch-models.sh)", models_dir.display());
+                return None;
+            }
+            let cfg = FaceEngineConfig { models_dir, intra_threads: 1, sessions: 1, target_fmr: 0.001 };
+            Some(FaceEngine::load(&cfg).expect("engine loads"))
+        })
+        .as_ref()
+}
+
+fn setup() -> Option<(&'static FaceEngine, PathBuf)> {
+    let data = shared_data()?;
+    Some((engine()?, data))
+}
+
+const OBAMA_A: &str = "faces/dev/barack_obama/ageitgey-face_recognition__examples_obama.jpg";
+const OBAMA_B: &str = "faces/dev/barack_obama/ageitgey-face_recognition__examples_obama2.jpg";
+const CLOONEY: &str = "faces/dev/george_clooney/serengil-deepface__tests_unit_dataset_img39.jpg";
+
+fn embed_main_face(engine: &FaceEngine, image: &RgbImage) -> Embedding {
+    let face = engine.detect(image).unwrap().into_iter().next().expect("a face");
+    engine.embed(image, &face).unwrap()
+}
+
+#[test]
+fn detects_faces_with_landmarks_inside_the_box() {
+    let Some((engine, data)) = setup() else { return };
+    for rel in [OBAMA_A, OBAMA_B, CLOONEY] {
+        let image = eval::load_oriented_rgb(&data.join(rel)).unwrap();
+        let faces = engine.detect(&image).unwrap();
+        assert!(!faces.is_empty(), "no face in {rel}");
+        let f = &faces[0];
+        assert!(f.score >= 0.6 && f.score <= 1.0);
+        assert!(f.bbox.width > 40.0, "{rel}: face width {}", f.bbox.width);
+        for lm in f.landmarks {
+            assert!(lm[0] >= f.bbox.x && lm[0] <= f.bbox.x + f.bbox.width, "{rel}");
+            assert!(lm[1] >= f.bbox.y && lm[1] <= f.bbox.y + f.bbox.height, "{rel}");
+        }
+        // Eyes above the mouth, left eye left of right eye.
+        assert!(f.landmarks[0][0] < f.landmarks[1][0] && f.landmarks[0][1] < f.landmarks[3][1]);
+        for w in faces.windows(2) {
+            assert!(w[0].bbox.width * w[0].bbox.height >= w[1].bbox.width * w[1].bbox.height);
+        }
+    }
+}
+
+#[test]
+fn same_person_is_closer_than_different_people() {
+    let Some((engine, data)) = setup() else { return };
+    let load = |rel: &str| eval::load_oriented_rgb(&data.join(rel)).unwrap();
+    let (a, b, c) = (load(OBAMA_A), load(OBAMA_B), load(CLOONEY));
+    let (ea, eb, ec) =
+        (embed_main_face(engine, &a), embed_main_face(engine, &b), embed_main_face(engine, &c));
+    assert_eq!(ea.0.len(), 128);
+    let same = engine.compare(&ea, &eb);
+    let diff = engine.compare(&ea, &ec);
+    eprintln!("genuine distance {:.3}, impostor distance {:.3}", same.distance, diff.distance);
+    assert!(same.is_match && same.distance < 0.5);
+    assert!(!diff.is_match && diff.distance > 0.65);
+    assert!(same.confidence > same.threshold && diff.confidence < diff.threshold);
+    assert!((0.0..=100.0).contains(&same.confidence) && (0.0..=100.0).contains(&diff.confidence));
+    let q = engine.quality(&a, &engine.detect(&a).unwrap()[0]);
+    assert!(q.face_width_px > 100.0 && q.yaw_degrees.abs() < 30.0, "{q:?}");
+}
+
+#[test]
+fn portrait_found_on_synthetic_document_and_matches() {
+    let Some((engine, data)) = setup() else { return };
+    let a = eval::load_oriented_rgb(&data.join(OBAMA_A)).unwrap();
+    let b = eval::load_oriented_rgb(&data.join(OBAMA_B)).unwrap();
+    let face = engine.detect(&a).unwrap().remove(0);
+    for width in [70.0, 90.0] {
+        let doc = eval::synthetic_document(&a, &face, width, 7).unwrap();
+        let portrait = engine.find_portrait(&doc).unwrap().expect("portrait found");
+        assert!((portrait.bbox.width - width).abs() < 0.35 * width, "found width {}", portrait.bbox.width);
+        let score = engine.compare(&engine.embed(&doc, &portrait).unwrap(), &embed_main_face(engine, &b));
+        eprintln!("document portrait ({width} px) vs selfie: distance {:.3}", score.distance);
+        assert!(score.is_match);
+    }
+}
+
+#[test]
+fn no_panic_on_degenerate_images() {
+    let Some(engine) = engine() else { return };
+    for (w, h) in [(0, 0), (1, 1), (3000, 2), (2, 900), (64, 64)] {
+        let img = RgbImage::new(w, h);
+        assert!(engine.detect(&img).unwrap().is_empty(), "{w}x{h}");
+        assert!(engine.find_portrait(&img).unwrap().is_none(), "{w}x{h}");
+    }
+    let face = idverify_face::Face {
+        bbox: idverify_face::BoundingBox { x: 0.0, y: 0.0, width: 10.0, height: 10.0 },
+        landmarks: [[5.0, 5.0]; 5],
+        score: 0.9,
+    };
+    assert!(engine.embed(&RgbImage::new(20, 20), &face).is_err());
+    let _ = engine.quality(&RgbImage::new(0, 0), &face);
+    let bad = engine.compare(&Embedding(vec![0.0; 3]), &Embedding(vec![0.0; 128]));
+    assert!(!bad.is_match && bad.confidence == 0.0);
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Reference {
+    chips: Vec<ReferenceChip>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReferenceChip {
+    image: String,
+    step: u32,
+    to_chip: [f64; 4],
+    chip_mean: f64,
+    descriptor: Vec<f32>,
+}
+
+/// The converted ONNX recognizer against dlib's own network on the same chips
+/// (fixture made by tools/make_dlib_reference.py).
+#[test]
+fn onnx_recognizer_matches_dlib_reference() {
+    let Some((engine, data)) = setup() else { return };
+    let fixture: Reference =
+        serde_json::from_str(include_str!("fixtures/dlib_reference.json")).expect("fixture parses");
+    assert!(fixture.chips.len() >= 3);
+    for chip_ref in &fixture.chips {
+        let full = eval::load_oriented_rgb(&data.join(&chip_ref.image)).unwrap();
+        let step = chip_ref.step;
+        let image = RgbImage::from_fn(full.width().div_ceil(step), full.height().div_ceil(step), |x, y| {
+            *full.get_pixel(x * step, y * step)
+        });
+        let [a, b, tx, ty] = chip_ref.to_chip;
+        let chip = idverify_face::align::warp_bilinear(&image, &Similarity { a, b, tx, ty }, 150).unwrap();
+        // dlib's chip is 8-bit, filled by truncation.
+        let chip: Vec<[f32; 3]> = chip.iter().map(|p| p.map(|v| v.floor())).collect();
+        let mean = chip.iter().map(|p| (p[0] + p[1] + p[2]) as f64).sum::<f64>() / (chip.len() * 3) as f64;
+        let ours = engine.embed_chip(&chip).unwrap();
+        let dot: f32 = ours.0.iter().zip(&chip_ref.descriptor).map(|(x, y)| x * y).sum();
+        let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        let cosine = dot / (norm(&ours.0) * norm(&chip_ref.descriptor));
+        let distance = engine.compare(&ours, &Embedding(chip_ref.descriptor.clone())).distance;
+        eprintln!(
+            "{}: chip mean {:.3} (dlib {:.3}), cosine {cosine:.5}, euclidean {distance:.4}",
+            chip_ref.image, mean, chip_ref.chip_mean
+        );
+        // Border pixels differ slightly (dlib blacks out a pixel whose 2x2 neighbourhood leaves the image).
+        assert!((mean - chip_ref.chip_mean).abs() < 0.25, "chip differs from dlib's");
+        assert!(cosine >= 0.999 || distance <= 0.05, "cosine {cosine}, distance {distance}");
+    }
+}

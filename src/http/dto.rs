@@ -1,0 +1,405 @@
+//! The JSON contract: response bodies (camelCase, confidences 0 to 100, ISO 8601 dates, absent
+//! values as `null`) and the request schemas shown in the OpenAPI document.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::engines::{DocumentScan, Face, FaceQuality, ModelInfo};
+use crate::verdict::{self, DetectionSummary, DocumentSummary, MatchSummary, round2};
+use crate::verify::{BlockError, DetectionOutcome, MatchOutcome, VerifyOutcome};
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockErrorDto {
+    /// Stable code, e.g. `no_face_detected`, `mrz_unreadable`, `portrait_not_found`.
+    pub code: String,
+    pub message: String,
+}
+
+impl From<&BlockError> for BlockErrorDto {
+    fn from(e: &BlockError) -> Self {
+        BlockErrorDto { code: e.code.to_string(), message: e.message.clone() }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckDto {
+    /// e.g. `document_number_check_digit`, `composite_check_digit`, `not_expired`, `minimum_age`.
+    pub name: String,
+    pub passed: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentBlock {
+    /// `passport`, `drivers_license`, `national_id` or `visa`; null when nothing was read.
+    pub document_type: Option<String>,
+    pub full_name: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// YYYY-MM-DD
+    pub date_of_birth: Option<String>,
+    /// As printed: M, F or X.
+    pub gender: Option<String>,
+    /// ICAO 9303 alpha-3 code.
+    pub nationality: Option<String>,
+    pub document_number: Option<String>,
+    /// YYYY-MM-DD
+    pub expiration_date: Option<String>,
+    /// ICAO 9303 alpha-3 code (MRZ) or jurisdiction (AAMVA).
+    pub issuing_country: Option<String>,
+    pub address: Option<String>,
+    /// 0 to 100.
+    pub confidence: f32,
+    /// Where the fields were read: `mrz_td1`, `mrz_td2`, `mrz_td3`, `mrz_mrva`, `mrz_mrvb`, `pdf417_aamva`.
+    pub source: Option<String>,
+    /// True when every check passed (check digits, not expired, minimum age if configured).
+    pub checks_passed: bool,
+    pub checks: Vec<CheckDto>,
+    /// Reason codes that lowered confidence or failed checks, e.g. `name_uncertain`, `expired`.
+    pub reasons: Vec<String>,
+    pub error: Option<BlockErrorDto>,
+}
+
+impl DocumentBlock {
+    pub fn from_scan(scan: &DocumentScan) -> Self {
+        let f = &scan.fields;
+        let date = |d: Option<chrono::NaiveDate>| d.map(|d| d.format("%Y-%m-%d").to_string());
+        DocumentBlock {
+            document_type: scan.document_type.map(|t| enum_name(&t)),
+            full_name: f.full_name.clone(),
+            first_name: f.first_name.clone(),
+            last_name: f.last_name.clone(),
+            date_of_birth: date(f.date_of_birth),
+            gender: f.gender.clone(),
+            nationality: f.nationality.clone(),
+            document_number: f.document_number.clone(),
+            expiration_date: date(f.expiration_date),
+            issuing_country: f.issuing_country.clone(),
+            address: f.address.clone(),
+            confidence: if scan.error.is_some() { 0.0 } else { round2(scan.confidence) },
+            source: scan.source.map(str::to_string),
+            checks_passed: scan.error.is_none() && scan.checks_passed,
+            checks: scan.checks.iter().map(|c| CheckDto { name: c.name.to_string(), passed: c.passed }).collect(),
+            reasons: scan.reasons.iter().map(|r| r.to_string()).collect(),
+            error: scan
+                .error
+                .as_ref()
+                .map(|e| BlockErrorDto { code: e.code.to_string(), message: e.message.clone() }),
+        }
+    }
+
+    pub fn summary(&self) -> DocumentSummary {
+        DocumentSummary { read: self.error.is_none(), checks_passed: self.checks_passed, confidence: self.confidence }
+    }
+}
+
+/// The serde name of a unit enum variant (`DocumentType::DriversLicense` → `drivers_license`).
+fn enum_name<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BoundingBoxDto {
+    pub x: f32,
+    pub y: f32,
+    pub width: f32,
+    pub height: f32,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FaceDto {
+    /// Pixels in the upright (EXIF-rotated) image.
+    pub bounding_box: BoundingBoxDto,
+    /// Left eye, right eye, nose tip, left and right mouth corners (image left/right), [x, y].
+    pub landmarks: Vec<[f32; 2]>,
+    /// Detector score, 0 to 100.
+    pub confidence: f32,
+}
+
+impl From<&Face> for FaceDto {
+    fn from(f: &Face) -> Self {
+        let r = |v: f32| (v * 10.0).round() / 10.0;
+        FaceDto {
+            bounding_box: BoundingBoxDto { x: r(f.bbox.x), y: r(f.bbox.y), width: r(f.bbox.width), height: r(f.bbox.height) },
+            landmarks: f.landmarks.iter().map(|p| [r(p[0]), r(p[1])]).collect(),
+            confidence: round2(f.score * 100.0),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QualityDto {
+    pub face_width_px: f32,
+    /// Variance of the Laplacian on the face crop; higher is sharper.
+    pub sharpness: f32,
+    /// Mean luma of the face crop, 0 to 255.
+    pub brightness: f32,
+    pub yaw_degrees: f32,
+    pub roll_degrees: f32,
+    /// e.g. `face_too_small`, `blurry`, `too_dark`, `too_bright`, `pose_yaw`, `pose_roll`.
+    pub reasons: Vec<String>,
+}
+
+impl From<&FaceQuality> for QualityDto {
+    fn from(q: &FaceQuality) -> Self {
+        QualityDto {
+            face_width_px: round2(q.face_width_px),
+            sharpness: round2(q.sharpness),
+            brightness: round2(q.brightness),
+            yaw_degrees: round2(q.yaw_degrees),
+            roll_degrees: round2(q.roll_degrees),
+            reasons: q.reasons.iter().map(|r| r.to_string()).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FaceDetectionBlock {
+    pub face_detected: bool,
+    /// Detector score of the largest face, 0 to 100 (0 when none).
+    pub confidence: f32,
+    pub face_count: usize,
+    /// Quality of the largest face.
+    pub quality: Option<QualityDto>,
+    /// Every face, largest first (face/detect only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub faces: Option<Vec<FaceDto>>,
+    pub error: Option<BlockErrorDto>,
+}
+
+impl FaceDetectionBlock {
+    pub fn from_outcome(d: &DetectionOutcome, with_faces: bool) -> Self {
+        let largest = d.faces.first();
+        FaceDetectionBlock {
+            face_detected: largest.is_some(),
+            confidence: largest.map(|f| round2(f.score * 100.0)).unwrap_or(0.0),
+            face_count: d.faces.len(),
+            quality: d.quality.as_ref().map(QualityDto::from),
+            faces: with_faces.then(|| d.faces.iter().map(FaceDto::from).collect()),
+            error: largest.is_none().then(|| BlockErrorDto {
+                code: "no_face_detected".into(),
+                message: "no face was detected in the image".into(),
+            }),
+        }
+    }
+
+    pub fn summary(&self) -> DetectionSummary {
+        DetectionSummary { face_detected: self.face_detected, confidence: self.confidence }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MatchModelDto {
+    pub detector: String,
+    pub recognizer: String,
+    /// Version of the fitted distance-to-confidence calibration.
+    pub calibration: String,
+    /// The operating point: target false-match rate on the calibration set.
+    pub target_fmr: f64,
+}
+
+impl From<&ModelInfo> for MatchModelDto {
+    fn from(m: &ModelInfo) -> Self {
+        MatchModelDto {
+            detector: m.detector.clone(),
+            recognizer: m.recognizer.clone(),
+            calibration: m.calibration.clone(),
+            target_fmr: m.target_fmr,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FaceMatchBlock {
+    pub is_match: bool,
+    /// Calibrated probability that both faces are the same person, 0 to 100.
+    pub confidence: f32,
+    /// The confidence at the operating point; `isMatch` is `confidence >= threshold`.
+    pub threshold: f32,
+    /// Euclidean distance between the embeddings (null when not compared).
+    pub distance: Option<f32>,
+    pub model: MatchModelDto,
+    pub error: Option<BlockErrorDto>,
+}
+
+impl FaceMatchBlock {
+    pub fn from_outcome(m: &MatchOutcome, model: &ModelInfo) -> Self {
+        match m {
+            MatchOutcome::Compared { score, .. } => FaceMatchBlock {
+                is_match: score.is_match,
+                confidence: round2(score.confidence),
+                threshold: round2(score.threshold),
+                distance: Some((score.distance * 10_000.0).round() / 10_000.0),
+                model: model.into(),
+                error: None,
+            },
+            MatchOutcome::Failed(e) => FaceMatchBlock {
+                is_match: false,
+                confidence: 0.0,
+                threshold: round2(model.threshold_confidence),
+                distance: None,
+                model: model.into(),
+                error: Some(e.into()),
+            },
+        }
+    }
+
+    pub fn summary(&self) -> MatchSummary {
+        MatchSummary { compared: self.error.is_none(), is_match: self.is_match, confidence: self.confidence }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyResponse {
+    pub request_id: String,
+    /// True only when the document was read and all its checks pass, a face was detected in the
+    /// selfie, and the document portrait matches the selfie.
+    pub verified: bool,
+    pub document: DocumentBlock,
+    pub face_detection: FaceDetectionBlock,
+    pub face_match: FaceMatchBlock,
+    /// 0.4 × document + 0.2 × faceDetection + 0.4 × faceMatch confidence; failed blocks count 0.
+    pub overall_confidence: f32,
+    /// Why `verified` is false, e.g. `document_checks_failed`, `faces_do_not_match`.
+    pub reasons: Vec<String>,
+}
+
+impl VerifyResponse {
+    pub fn build(request_id: String, outcome: &VerifyOutcome) -> Self {
+        let document = DocumentBlock::from_scan(&outcome.document);
+        let face_detection = FaceDetectionBlock::from_outcome(&outcome.detection, false);
+        let face_match = FaceMatchBlock::from_outcome(&outcome.matching, &outcome.model);
+        let v = verdict::decide(document.summary(), face_detection.summary(), face_match.summary());
+        VerifyResponse {
+            request_id,
+            verified: v.verified,
+            document,
+            face_detection,
+            face_match,
+            overall_confidence: v.overall_confidence,
+            reasons: v.reasons.iter().map(|r| r.to_string()).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanResponse {
+    pub request_id: String,
+    pub document: DocumentBlock,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DetectResponse {
+    pub request_id: String,
+    pub face_detection: FaceDetectionBlock,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CompareResponse {
+    pub request_id: String,
+    pub face_match: FaceMatchBlock,
+    pub source_face: Option<FaceDto>,
+    pub target_face: Option<FaceDto>,
+}
+
+impl CompareResponse {
+    pub fn build(request_id: String, outcome: &MatchOutcome, model: &ModelInfo) -> Self {
+        let (source_face, target_face) = match outcome {
+            MatchOutcome::Compared { source_face, target_face, .. } => {
+                (Some(source_face.into()), Some(target_face.into()))
+            }
+            MatchOutcome::Failed(_) => (None, None),
+        };
+        CompareResponse { request_id, face_match: FaceMatchBlock::from_outcome(outcome, model), source_face, target_face }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadResponse {
+    pub request_id: String,
+    /// PUT the image bytes here, with the headers below, before `expiresAt`.
+    pub url: String,
+    pub method: String,
+    pub headers: BTreeMap<String, String>,
+    /// Object key inside the bucket (under your organization's prefix).
+    pub key: String,
+    /// Pass this `s3://bucket/key` reference as an image field of a later request.
+    pub uri: String,
+    /// RFC 3339 time after which the URL is refused.
+    pub expires_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthResponse {
+    pub status: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadyResponse {
+    pub ready: bool,
+    pub models: bool,
+    pub database: bool,
+    /// null when S3 is not configured.
+    pub objects: Option<bool>,
+}
+
+/// JSON request for `POST /v1/identity/verify` (multipart/form-data takes the same field names,
+/// each image as a file part or a text field).
+#[derive(Debug, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct VerifyRequest {
+    /// Base64 / base64url image (optionally with a `data:image/...;base64,` prefix) or `s3://bucket/key`.
+    pub document_image: String,
+    /// Base64 / base64url selfie or `s3://bucket/key`.
+    pub face_image: String,
+    /// `passport`, `drivers_license`, `national_id` or `auto` (default).
+    pub document_type: Option<String>,
+}
+
+#[derive(Debug, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct ScanRequest {
+    pub document_image: String,
+    pub document_type: Option<String>,
+}
+
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct DetectRequest {
+    pub image: String,
+}
+
+#[derive(Debug, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct CompareRequest {
+    pub source_image: String,
+    pub target_image: String,
+}
+
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UploadRequest {
+    /// `image/jpeg`, `image/png` or `image/webp`.
+    pub content_type: String,
+}

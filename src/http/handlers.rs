@@ -1,0 +1,184 @@
+//! Handlers: adapters only. Parse the body into a validated domain input, call one service
+//! method, map the outcome to the response DTO.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+
+use super::AppState;
+use super::dto::*;
+use super::input::Fields;
+use super::middleware::Tenant;
+use crate::engines::RequestedType;
+use crate::error::{ApiError, ErrorBody};
+use crate::telemetry::current_request_id;
+use crate::verify::VerifyInput;
+
+fn parse_document_type(value: Option<String>) -> Result<RequestedType, ApiError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") | Some("auto") => Ok(RequestedType::Auto),
+        Some("passport") => Ok(RequestedType::Passport),
+        Some("drivers_license") => Ok(RequestedType::DriversLicense),
+        Some("national_id") => Ok(RequestedType::NationalId),
+        Some(_) => Err(ApiError::InvalidDocumentType),
+    }
+}
+
+/// Verify an identity: read the document, detect the selfie face, compare it with the portrait.
+#[utoipa::path(
+    post, path = "/v1/identity/verify", tag = "identity",
+    request_body(content(
+        (VerifyRequest = "application/json"),
+        (VerifyRequest = "multipart/form-data")
+    )),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the stored response for 24 h")),
+    responses(
+        (status = 200, body = VerifyResponse, description = "Verdict; block failures are in-band"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 402, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody),
+        (status = 500, body = ErrorBody), (status = 503, body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn verify(State(state): State<AppState>, tenant: Tenant, mut fields: Fields) -> Result<Json<VerifyResponse>, ApiError> {
+    fields.only(&["documentImage", "faceImage", "documentType"])?;
+    let max = state.max_image_bytes();
+    let input = VerifyInput {
+        document_type: parse_document_type(fields.optional_text("documentType")?)?,
+        document: fields.image("documentImage", max)?,
+        face: fields.image("faceImage", max)?,
+    };
+    let outcome = state.service.verify(&tenant.org_id, input).await?;
+    Ok(Json(VerifyResponse::build(current_request_id(), &outcome)))
+}
+
+/// Read a document: MRZ (passports, ID cards, visas) or PDF417 barcode (driver's licences).
+#[utoipa::path(
+    post, path = "/v1/document/scan", tag = "document",
+    request_body(content((ScanRequest = "application/json"), (ScanRequest = "multipart/form-data"))),
+    responses((status = 200, body = ScanResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 402, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody),
+        (status = 500, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn scan(State(state): State<AppState>, tenant: Tenant, mut fields: Fields) -> Result<Json<ScanResponse>, ApiError> {
+    fields.only(&["documentImage", "documentType"])?;
+    let requested = parse_document_type(fields.optional_text("documentType")?)?;
+    let image = fields.image("documentImage", state.max_image_bytes())?;
+    let scan = state.service.scan(&tenant.org_id, image, requested).await?;
+    Ok(Json(ScanResponse { request_id: current_request_id(), document: DocumentBlock::from_scan(&scan) }))
+}
+
+/// Detect faces: boxes, landmarks, scores, and quality of the largest face.
+#[utoipa::path(
+    post, path = "/v1/face/detect", tag = "face",
+    request_body(content((DetectRequest = "application/json"), (DetectRequest = "multipart/form-data"))),
+    responses((status = 200, body = DetectResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 402, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody),
+        (status = 500, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn detect(State(state): State<AppState>, tenant: Tenant, mut fields: Fields) -> Result<Json<DetectResponse>, ApiError> {
+    fields.only(&["image"])?;
+    let image = fields.image("image", state.max_image_bytes())?;
+    let outcome = state.service.detect(&tenant.org_id, image).await?;
+    Ok(Json(DetectResponse {
+        request_id: current_request_id(),
+        face_detection: FaceDetectionBlock::from_outcome(&outcome, true),
+    }))
+}
+
+/// Compare the largest face of two images, with a calibrated confidence.
+#[utoipa::path(
+    post, path = "/v1/face/compare", tag = "face",
+    request_body(content((CompareRequest = "application/json"), (CompareRequest = "multipart/form-data"))),
+    responses((status = 200, body = CompareResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 402, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody),
+        (status = 500, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn compare(State(state): State<AppState>, tenant: Tenant, mut fields: Fields) -> Result<Json<CompareResponse>, ApiError> {
+    fields.only(&["sourceImage", "targetImage"])?;
+    let max = state.max_image_bytes();
+    let source = fields.image("sourceImage", max)?;
+    let target = fields.image("targetImage", max)?;
+    let outcome = state.service.compare(&tenant.org_id, source, target).await?;
+    Ok(Json(CompareResponse::build(current_request_id(), &outcome, &state.service.model_info())))
+}
+
+/// Get a presigned URL to upload an image to S3, for use as `s3://bucket/key` in a later request.
+#[utoipa::path(
+    post, path = "/v1/uploads", tag = "uploads",
+    request_body(content((UploadRequest = "application/json"))),
+    responses((status = 200, body = UploadResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn create_upload(State(state): State<AppState>, tenant: Tenant, mut fields: Fields) -> Result<Json<UploadResponse>, ApiError> {
+    fields.only(&["contentType"])?;
+    let content_type = fields.optional_text("contentType")?.unwrap_or_else(|| "image/jpeg".into());
+    let objects = state.objects.as_ref().ok_or_else(|| {
+        ApiError::invalid("s3_not_configured", "S3 is not configured on this server (see s3_bucket)")
+    })?;
+    let upload = objects.presign_upload(&tenant.org_id, &content_type).await.map_err(|e| match e {
+        idverify_objects::ObjectError::InvalidContentType(_) => {
+            ApiError::invalid("unsupported_content_type", "contentType must be image/jpeg, image/png or image/webp")
+        }
+        idverify_objects::ObjectError::Unavailable(reason) => {
+            tracing::warn!(%reason, "presign failed");
+            ApiError::DependencyUnavailable
+        }
+        other => {
+            tracing::error!(error = %other, "presign failed");
+            ApiError::Internal
+        }
+    })?;
+    let expires_at = chrono::DateTime::from_timestamp(upload.expires_at_unix as i64, 0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default();
+    Ok(Json(UploadResponse {
+        request_id: current_request_id(),
+        url: upload.url,
+        method: upload.method.to_string(),
+        headers: upload.headers.into_iter().collect::<BTreeMap<_, _>>(),
+        key: upload.key,
+        uri: upload.uri,
+        expires_at,
+    }))
+}
+
+/// Liveness: the process is up.
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = HealthResponse)))]
+pub async fn healthz() -> Json<HealthResponse> {
+    Json(HealthResponse { status: "ok".into() })
+}
+
+/// Readiness: models loaded, database reachable (and S3, when configured).
+#[utoipa::path(get, path = "/readyz", tag = "ops",
+    responses((status = 200, body = ReadyResponse), (status = 503, body = ReadyResponse)))]
+pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let timeout = std::time::Duration::from_secs(2);
+    let database = matches!(tokio::time::timeout(timeout, state.store.ping()).await, Ok(Ok(())));
+    let objects = match &state.objects {
+        Some(o) => Some(matches!(tokio::time::timeout(timeout, o.ping()).await, Ok(Ok(())))),
+        None => None,
+    };
+    let ready = database && objects.unwrap_or(true);
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(ReadyResponse { ready, models: true, database, objects }))
+}
+
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, content_type = "text/plain", body = String)))]
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "ops", responses((status = 200, content_type = "application/json", body = Object)))]
+pub async fn openapi() -> impl IntoResponse {
+    Json(super::openapi::document())
+}

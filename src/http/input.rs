@@ -1,0 +1,386 @@
+//! Request bodies in, validated image inputs out.
+//!
+//! Accepted bodies: `multipart/form-data` (a part is either an image file — it has a filename or
+//! an `image/*` / `application/octet-stream` content type — or a text field) and
+//! `application/json` (an object whose values are strings). A text value is either an S3
+//! reference, recognized only by its `s3://` scheme (the form `POST /v1/uploads` returns), or a
+//! base64 image (standard or URL-safe alphabet, padding optional, optional `data:image/...;base64,`
+//! prefix). Nothing is guessed from a failed decode.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Multipart, Request};
+use axum::http::header::CONTENT_TYPE;
+use base64::Engine as _;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use idverify_objects::S3Ref;
+
+use crate::error::ApiError;
+use crate::verify::ImageInput;
+
+/// One field of a request body as it arrived.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldValue {
+    File(Bytes),
+    Text(String),
+}
+
+/// The fields of a request body, each name at most once.
+#[derive(Debug, Default)]
+pub struct Fields(Vec<(String, FieldValue)>);
+
+/// Per-field byte cap applied while reading multipart parts, so an oversized part is refused
+/// without being buffered whole. Set by the router from the configured image limit.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldLimit(pub u64);
+
+impl Fields {
+    fn push(&mut self, name: String, value: FieldValue) -> Result<(), ApiError> {
+        if self.0.iter().any(|(n, _)| *n == name) {
+            return Err(ApiError::invalid("duplicate_field", format!("field `{name}` appears more than once")));
+        }
+        self.0.push((name, value));
+        Ok(())
+    }
+
+    /// Refuses any field not in `allowed` (a typo should not silently fall back to a default).
+    pub fn only(&self, allowed: &[&str]) -> Result<(), ApiError> {
+        match self.0.iter().find(|(n, _)| !allowed.contains(&n.as_str())) {
+            Some((name, _)) => Err(ApiError::invalid(
+                "unknown_field",
+                format!("unknown field `{}`; expected {}", truncate(name, 40), allowed.join(", ")),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    pub fn take(&mut self, name: &str) -> Option<FieldValue> {
+        let index = self.0.iter().position(|(n, _)| n == name)?;
+        Some(self.0.remove(index).1)
+    }
+
+    pub fn image(&mut self, name: &str, max_bytes: u64) -> Result<ImageInput, ApiError> {
+        match self.take(name) {
+            None => Err(ApiError::invalid("missing_field", format!("field `{name}` is required"))),
+            Some(FieldValue::File(bytes)) => {
+                if bytes.len() as u64 > max_bytes {
+                    return Err(image_too_large(max_bytes));
+                }
+                Ok(ImageInput::Bytes(bytes))
+            }
+            Some(FieldValue::Text(text)) => parse_text_image(name, &text, max_bytes),
+        }
+    }
+
+    pub fn optional_text(&mut self, name: &str) -> Result<Option<String>, ApiError> {
+        match self.take(name) {
+            None => Ok(None),
+            Some(FieldValue::Text(t)) => Ok(Some(t)),
+            Some(FieldValue::File(_)) => {
+                Err(ApiError::invalid("invalid_field", format!("field `{name}` must be text, not a file")))
+            }
+        }
+    }
+}
+
+fn image_too_large(max_bytes: u64) -> ApiError {
+    ApiError::ImageTooLarge { limit_mb: max_bytes / 1_000_000 }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+/// Classifies a text value: `s3://` reference or base64 image.
+pub fn parse_text_image(name: &str, text: &str, max_bytes: u64) -> Result<ImageInput, ApiError> {
+    let text = text.trim();
+    if text.starts_with("s3://") {
+        // A malformed or path-tricking reference gets the same answer as another org's key.
+        return S3Ref::parse(text).map(ImageInput::S3).ok_or(ApiError::S3Forbidden);
+    }
+    let payload = strip_data_url(text);
+    // Cheap early refusal: base64 carries 3 bytes per 4 characters.
+    if (payload.len() as u64 / 4).saturating_mul(3) > max_bytes + 3 {
+        return Err(image_too_large(max_bytes));
+    }
+    let bytes = decode_base64(payload).ok_or_else(|| {
+        ApiError::invalid(
+            "invalid_base64",
+            format!("field `{name}` is neither base64 image data nor an s3:// reference"),
+        )
+    })?;
+    if bytes.is_empty() {
+        return Err(ApiError::invalid("invalid_base64", format!("field `{name}` is empty")));
+    }
+    if bytes.len() as u64 > max_bytes {
+        return Err(image_too_large(max_bytes));
+    }
+    Ok(ImageInput::Bytes(Bytes::from(bytes)))
+}
+
+fn strip_data_url(text: &str) -> &str {
+    if let Some(rest) = text.strip_prefix("data:")
+        && let Some(comma) = rest.find(',')
+        && rest[..comma].ends_with(";base64")
+    {
+        return &rest[comma + 1..];
+    }
+    text
+}
+
+const LENIENT: GeneralPurposeConfig = GeneralPurposeConfig::new()
+    .with_encode_padding(false)
+    .with_decode_padding_mode(DecodePaddingMode::Indifferent);
+const STANDARD: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::STANDARD, LENIENT);
+const URL_SAFE: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::URL_SAFE, LENIENT);
+
+/// Decodes standard or URL-safe base64, padded or not, ignoring line breaks.
+pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    let compact: String;
+    let text = if text.bytes().any(|b| b.is_ascii_whitespace()) {
+        compact = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        compact.as_str()
+    } else {
+        text
+    };
+    let url_safe = text.bytes().any(|b| b == b'-' || b == b'_');
+    let standard = text.bytes().any(|b| b == b'+' || b == b'/');
+    match (url_safe, standard) {
+        (true, true) => None,
+        (true, false) => URL_SAFE.decode(text).ok(),
+        _ => STANDARD.decode(text).ok(),
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for Fields {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let limit = req.extensions().get::<FieldLimit>().copied().unwrap_or(FieldLimit(15_000_000));
+        let content_type = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if content_type.starts_with("multipart/form-data") {
+            let multipart = Multipart::from_request(req, state)
+                .await
+                .map_err(|e| ApiError::invalid("invalid_multipart", e.body_text()))?;
+            read_multipart(multipart, limit).await
+        } else if content_type.starts_with("application/json") {
+            let body = Bytes::from_request(req, state).await.map_err(|e| body_error(&e.body_text()))?;
+            parse_json(&body)
+        } else {
+            Err(ApiError::invalid(
+                "unsupported_content_type",
+                "Content-Type must be multipart/form-data or application/json",
+            ))
+        }
+    }
+}
+
+fn body_error(text: &str) -> ApiError {
+    if text.to_ascii_lowercase().contains("length limit") || text.contains("too large") {
+        ApiError::invalid("body_too_large", "request body exceeds the size limit")
+    } else {
+        ApiError::invalid("invalid_body", "could not read the request body")
+    }
+}
+
+async fn read_multipart(mut multipart: Multipart, limit: FieldLimit) -> Result<Fields, ApiError> {
+    let mut fields = Fields::default();
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) => return Err(multipart_error(&e.body_text())),
+        };
+        let name = field.name().unwrap_or("").to_string();
+        if name.is_empty() {
+            return Err(ApiError::invalid("invalid_multipart", "every part needs a name"));
+        }
+        let is_file = field.file_name().is_some()
+            || field
+                .content_type()
+                .map(|ct| ct.starts_with("image/") || ct == "application/octet-stream")
+                .unwrap_or(false);
+        // A text field may hold base64 of a full-size image: 4/3 of the byte limit plus slack.
+        let cap = if is_file { limit.0 } else { limit.0 / 3 * 4 + 1024 };
+        let bytes = read_capped(field, cap).await?.ok_or_else(|| image_too_large(limit.0))?;
+        let value = if is_file {
+            FieldValue::File(bytes)
+        } else {
+            let text = String::from_utf8(bytes.to_vec())
+                .map_err(|_| ApiError::invalid("invalid_field", format!("field `{name}` is not valid UTF-8 text")))?;
+            FieldValue::Text(text)
+        };
+        fields.push(name, value)?;
+    }
+    Ok(fields)
+}
+
+/// Reads a part chunk by chunk; `None` as soon as it passes `cap` bytes.
+async fn read_capped(mut field: axum::extract::multipart::Field<'_>, cap: u64) -> Result<Option<Bytes>, ApiError> {
+    let mut buffer = Vec::new();
+    loop {
+        match field.chunk().await {
+            Ok(Some(chunk)) => {
+                if (buffer.len() + chunk.len()) as u64 > cap {
+                    return Ok(None);
+                }
+                buffer.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(Some(Bytes::from(buffer))),
+            Err(e) => return Err(multipart_error(&e.body_text())),
+        }
+    }
+}
+
+fn multipart_error(text: &str) -> ApiError {
+    if text.to_ascii_lowercase().contains("limit") {
+        ApiError::invalid("body_too_large", "request body exceeds the size limit")
+    } else {
+        ApiError::invalid("invalid_multipart", "the multipart body is malformed")
+    }
+}
+
+pub fn parse_json(body: &[u8]) -> Result<Fields, ApiError> {
+    let pairs: JsonPairs = serde_json::from_slice(body).map_err(|e| {
+        let what = if e.is_data() { "body must be a JSON object".to_string() } else {
+            format!("body is not valid JSON: {}", e.classify_name())
+        };
+        ApiError::invalid("invalid_json", what)
+    })?;
+    let mut fields = Fields::default();
+    let mut seen = std::collections::HashSet::new();
+    for (name, value) in pairs.0 {
+        if !seen.insert(name.clone()) {
+            return Err(ApiError::invalid("duplicate_field", format!("field `{}` appears more than once", truncate(&name, 40))));
+        }
+        match value {
+            serde_json::Value::String(s) => fields.push(name, FieldValue::Text(s))?,
+            // null means "absent"
+            serde_json::Value::Null => {}
+            _ => {
+                return Err(ApiError::invalid(
+                    "invalid_field",
+                    format!("field `{}` must be a string", truncate(&name, 40)),
+                ));
+            }
+        }
+    }
+    Ok(fields)
+}
+
+/// A JSON object's members in order, duplicates kept (serde_json's map would keep only the last).
+struct JsonPairs(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for JsonPairs {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = JsonPairs;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<JsonPairs, A::Error> {
+                let mut pairs = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, serde_json::Value>()? {
+                    pairs.push((k, v));
+                }
+                Ok(JsonPairs(pairs))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
+trait ClassifyName {
+    fn classify_name(&self) -> &'static str;
+}
+
+impl ClassifyName for serde_json::Error {
+    fn classify_name(&self) -> &'static str {
+        match self.classify() {
+            serde_json::error::Category::Io => "I/O error",
+            serde_json::error::Category::Syntax => "syntax error",
+            serde_json::error::Category::Data => "unexpected data",
+            serde_json::error::Category::Eof => "unexpected end of input",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MB15: u64 = 15_000_000;
+
+    #[test]
+    fn base64_in_every_accepted_form() {
+        let bytes: Vec<u8> = (0u8..=255).collect();
+        let standard = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        let url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes);
+        assert!(standard.contains('+') || standard.contains('/'));
+        assert!(url.contains('-') || url.contains('_'));
+        assert_eq!(decode_base64(&standard).unwrap(), bytes);
+        assert_eq!(decode_base64(standard.trim_end_matches('=')).unwrap(), bytes);
+        assert_eq!(decode_base64(&url).unwrap(), bytes);
+        assert_eq!(decode_base64(&format!("{url}=")), decode_base64(&format!("{url}=")));
+        let wrapped: String = standard.as_bytes().chunks(76).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join("\r\n");
+        assert_eq!(decode_base64(&wrapped).unwrap(), bytes);
+        assert!(decode_base64("a+b-").is_none(), "mixed alphabets are refused");
+        assert!(decode_base64("not base64!").is_none());
+    }
+
+    #[test]
+    fn data_url_prefix_is_accepted() {
+        let input = parse_text_image("faceImage", "data:image/png;base64,iVBORw0KGgo=", MB15).unwrap();
+        match input {
+            ImageInput::Bytes(b) => assert_eq!(&b[..4], &[0x89, b'P', b'N', b'G']),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn s3_references_are_recognized_by_scheme_only() {
+        match parse_text_image("documentImage", "s3://bucket/orgs/o1/uploads/abc", MB15).unwrap() {
+            ImageInput::S3(r) => assert_eq!((r.bucket.as_str(), r.key.as_str()), ("bucket", "orgs/o1/uploads/abc")),
+            other => panic!("{other:?}"),
+        }
+        // Path tricks parse; the object store refuses them at read time (also 403).
+        assert!(matches!(parse_text_image("documentImage", "s3://bucket/orgs/o1/../o2/x", MB15), Ok(ImageInput::S3(_))));
+        assert!(matches!(parse_text_image("documentImage", "s3://", MB15), Err(ApiError::S3Forbidden)));
+        // Looks like a key but has no scheme: treated as base64, which it is not.
+        assert!(matches!(
+            parse_text_image("documentImage", "orgs/o1/uploads/abc!", MB15),
+            Err(ApiError::InvalidBody { code: "invalid_base64", .. })
+        ));
+    }
+
+    #[test]
+    fn oversized_base64_is_refused_before_decoding() {
+        let text = "A".repeat(2_000);
+        assert!(matches!(parse_text_image("image", &text, 1_000), Err(ApiError::ImageTooLarge { .. })));
+    }
+
+    #[test]
+    fn json_bodies() {
+        let mut f = parse_json(br#"{"image":"aGk=","documentType":null}"#).unwrap();
+        assert_eq!(f.take("image"), Some(FieldValue::Text("aGk=".into())));
+        assert!(matches!(parse_json(b"[1,2]"), Err(ApiError::InvalidBody { code: "invalid_json", .. })));
+        assert!(matches!(parse_json(br#"{"image":5}"#), Err(ApiError::InvalidBody { code: "invalid_field", .. })));
+        assert!(matches!(parse_json(b"{\"image\":"), Err(ApiError::InvalidBody { code: "invalid_json", .. })));
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(matches!(parse_json(deep.as_bytes()), Err(ApiError::InvalidBody { code: "invalid_json", .. })));
+        let dup = br#"{"image":"a","image":"b"}"#;
+        assert!(matches!(parse_json(dup), Err(ApiError::InvalidBody { code: "duplicate_field", .. })));
+    }
+
+    #[test]
+    fn unknown_and_missing_fields() {
+        let mut f = parse_json(br#"{"imagee":"aGk="}"#).unwrap();
+        assert!(matches!(f.only(&["image"]), Err(ApiError::InvalidBody { code: "unknown_field", .. })));
+        assert!(matches!(f.image("image", MB15), Err(ApiError::InvalidBody { code: "missing_field", .. })));
+    }
+}

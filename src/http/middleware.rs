@@ -1,0 +1,261 @@
+//! Middleware, outermost first (see `super::router`):
+//! 1. `observe`: request id (task-local and `x-request-id`), one JSON access-log line, metrics.
+//! 2. catch-panic: a panic becomes a 500 with the standard error body.
+//! 3. `deadline`: the whole request is bounded by `request_timeout_secs`.
+//! 4. `tenant_gate` (on /v1 only): API key (401), rate limit (429), idempotency replay,
+//!    token charge (402) before anything runs, refund when the request did not succeed.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use idverify_store::{Charge, IdempotencyBegin, RateDecision, StoreError, StoredResponse};
+use sha2::{Digest, Sha256};
+
+use super::AppState;
+use super::input::FieldLimit;
+use crate::error::ApiError;
+use crate::telemetry::{accept_request_id, with_request_id};
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+pub const API_KEY_HEADER: &str = "x-api-key";
+pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+
+/// Route templates used as metric labels (a closed set, so label cardinality stays bounded).
+const ROUTES: &[&str] = &[
+    "/v1/identity/verify",
+    "/v1/document/scan",
+    "/v1/face/detect",
+    "/v1/face/compare",
+    "/v1/uploads",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+];
+
+fn route_label(path: &str) -> &'static str {
+    ROUTES.iter().find(|r| **r == path).copied().unwrap_or("unmatched")
+}
+
+pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = accept_request_id(req.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()));
+    let route = route_label(req.uri().path());
+    let method = req.method().clone();
+    req.extensions_mut().insert(FieldLimit(state.config.max_image_bytes));
+    let mut response = with_request_id(id.clone(), next.run(req)).await;
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    state.metrics.observe_request(route, status, elapsed);
+    // Only the route template, status and timing: never headers, bodies or field values.
+    tracing::info!(
+        request_id = %id,
+        method = %method,
+        route,
+        status,
+        latency_ms = (elapsed.as_secs_f64() * 1000.0 * 10.0).round() / 10.0,
+        "request"
+    );
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    response
+}
+
+pub async fn deadline(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let limit = Duration::from_secs(state.config.request_timeout_secs);
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Timeout.into_response(),
+    }
+}
+
+/// The catch-panic layer's handler: log the fact (not the payload, which may hold data), answer 500.
+pub fn panic_response(_payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("handler panicked");
+    ApiError::Internal.into_response()
+}
+
+/// The authenticated caller, put in place by [`tenant_gate`].
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub org_id: String,
+    pub key_id: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Tenant {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Tenant>().cloned().ok_or(ApiError::Unauthorized)
+    }
+}
+
+fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Unavailable(reason) => {
+            tracing::warn!(%reason, "store unavailable");
+            ApiError::DependencyUnavailable
+        }
+        other => {
+            tracing::error!(error = %other, "store error");
+            ApiError::Internal
+        }
+    }
+}
+
+fn price_for(state: &AppState, path: &str) -> i64 {
+    let c = &state.config;
+    match path {
+        "/v1/identity/verify" => c.price_verify,
+        "/v1/document/scan" => c.price_document_scan,
+        "/v1/face/detect" => c.price_face_detect,
+        "/v1/face/compare" => c.price_face_compare,
+        _ => c.price_uploads,
+    }
+}
+
+fn rate_headers(headers: &mut HeaderMap, d: &RateDecision) {
+    let pairs = [
+        ("ratelimit-limit", d.limit as u64),
+        ("ratelimit-remaining", d.remaining as u64),
+        ("ratelimit-reset", d.reset_seconds),
+    ];
+    for (name, value) in pairs {
+        headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
+    }
+}
+
+/// An `Idempotency-Key` is 1 to 255 visible ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_HEADER) else { return Ok(None) };
+    let valid = value.to_str().ok().filter(|s| !s.is_empty() && s.len() <= 255 && s.bytes().all(|b| b.is_ascii_graphic()));
+    match valid {
+        Some(s) => Ok(Some(s.to_string())),
+        None => Err(ApiError::invalid("invalid_idempotency_key", "Idempotency-Key must be 1 to 255 visible ASCII characters")),
+    }
+}
+
+pub async fn tenant_gate(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    match gate(state, req, next).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn gate(state: AppState, mut req: Request, next: Next) -> Result<Response, ApiError> {
+    // 401: same answer and the same work for missing, malformed, unknown and revoked keys.
+    let presented = req.headers().get(API_KEY_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let principal = state.store.authenticate(&presented).await.map_err(store_error)?.ok_or(ApiError::Unauthorized)?;
+    let org_id = principal.org_id.clone();
+
+    // 429
+    let decision = state.store.check_rate_limit(&org_id, state.rate_policy()).await.map_err(store_error)?;
+    if !decision.allowed {
+        let mut response = ApiError::RateLimited { retry_after: decision.retry_after_seconds.max(1) }.into_response();
+        rate_headers(response.headers_mut(), &decision);
+        return Ok(response);
+    }
+
+    // Idempotency: the fingerprint covers route and body so a reused key with another request is refused.
+    let idem_key = idempotency_key(req.headers())?;
+    let path = req.uri().path().to_string();
+    if let Some(key) = &idem_key {
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, state.config.max_body_bytes as usize)
+            .await
+            .map_err(|_| ApiError::invalid("body_too_large", "request body exceeds the size limit"))?;
+        let mut hasher = Sha256::new();
+        hasher.update(path.as_bytes());
+        hasher.update([0]);
+        hasher.update(parts.headers.get(axum::http::header::CONTENT_TYPE).map(|v| v.as_bytes()).unwrap_or(b""));
+        hasher.update([0]);
+        hasher.update(&bytes);
+        let fingerprint = hex(&hasher.finalize());
+        match state.store.idempotency_begin(&org_id, key, &fingerprint).await.map_err(store_error)? {
+            IdempotencyBegin::Started => {}
+            IdempotencyBegin::Replay(stored) => return Ok(replay(stored, &decision)),
+            IdempotencyBegin::InProgress | IdempotencyBegin::Mismatch => return Err(ApiError::IdempotencyConflict),
+        }
+        req = Request::from_parts(parts, Body::from(bytes));
+    }
+
+    // 402: charged before the engines run.
+    let request_id = crate::telemetry::current_request_id();
+    let price = price_for(&state, &path);
+    if price > 0 {
+        match state.store.charge(&org_id, price, &request_id, &path).await {
+            Ok(Charge::Charged { .. }) => {}
+            Ok(Charge::Insufficient { balance }) => {
+                abandon(&state, &org_id, idem_key.as_deref()).await;
+                return Err(ApiError::InsufficientTokens { price, balance });
+            }
+            Err(e) => {
+                abandon(&state, &org_id, idem_key.as_deref()).await;
+                return Err(store_error(e));
+            }
+        }
+    }
+
+    req.extensions_mut().insert(Tenant { org_id: org_id.clone(), key_id: principal.key_id.clone() });
+    let mut response = next.run(req).await;
+    rate_headers(response.headers_mut(), &decision);
+
+    if !response.status().is_success() {
+        // The caller got no answer (our fault, overload, or a rejected input): nothing is kept.
+        if price > 0
+            && let Err(e) = state.store.refund(&org_id, price, &request_id, &path).await
+        {
+            tracing::error!(request_id = %request_id, error = %e, "refund failed");
+        }
+        abandon(&state, &org_id, idem_key.as_deref()).await;
+        return Ok(response);
+    }
+    if let Some(key) = idem_key {
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.map_err(|_| ApiError::Internal)?;
+        let stored = StoredResponse {
+            status: parts.status.as_u16(),
+            content_type: parts
+                .headers
+                .get(axum::http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("application/json")
+                .to_string(),
+            body: bytes.to_vec(),
+        };
+        if let Err(e) = state.store.idempotency_complete(&org_id, &key, &stored).await {
+            tracing::error!(request_id = %request_id, error = %e, "could not store idempotent response");
+        }
+        response = Response::from_parts(parts, Body::from(bytes));
+    }
+    Ok(response)
+}
+
+async fn abandon(state: &AppState, org_id: &str, key: Option<&str>) {
+    if let Some(key) = key
+        && let Err(e) = state.store.idempotency_abandon(org_id, key).await
+    {
+        tracing::error!(error = %e, "could not release idempotency key");
+    }
+}
+
+fn replay(stored: StoredResponse, decision: &RateDecision) -> Response {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, stored.body).into_response();
+    if let Ok(ct) = HeaderValue::from_str(&stored.content_type) {
+        response.headers_mut().insert(axum::http::header::CONTENT_TYPE, ct);
+    }
+    response.headers_mut().insert(HeaderName::from_static("idempotent-replayed"), HeaderValue::from_static("true"));
+    rate_headers(response.headers_mut(), decision);
+    response
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

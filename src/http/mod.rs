@@ -1,0 +1,71 @@
+//! The HTTP edge: router, middleware, input extraction, DTOs and the OpenAPI document.
+
+pub mod dto;
+pub mod handlers;
+pub mod input;
+pub mod middleware;
+pub mod openapi;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
+use axum::routing::{get, post};
+use idverify_objects::ObjectStore;
+use idverify_store::{RatePolicy, Store};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::telemetry::Metrics;
+use crate::verify::VerifyService;
+
+/// Everything a handler may need, typed; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub service: Arc<VerifyService>,
+    pub store: Store,
+    pub objects: Option<ObjectStore>,
+    pub metrics: Arc<Metrics>,
+    pub config: Arc<Config>,
+}
+
+impl AppState {
+    pub fn max_image_bytes(&self) -> u64 {
+        self.config.max_image_bytes
+    }
+
+    pub fn rate_policy(&self) -> RatePolicy {
+        RatePolicy { per_second: self.config.rate_limit_per_second, burst: self.config.rate_limit_burst }
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/v1/identity/verify", post(handlers::verify))
+        .route("/v1/document/scan", post(handlers::scan))
+        .route("/v1/face/detect", post(handlers::detect))
+        .route("/v1/face/compare", post(handlers::compare))
+        .route("/v1/uploads", post(handlers::create_upload))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::tenant_gate));
+
+    Router::new()
+        .route("/healthz", get(handlers::healthz))
+        .route("/readyz", get(handlers::readyz))
+        .route("/metrics", get(handlers::metrics))
+        .route("/openapi.json", get(handlers::openapi))
+        .merge(api)
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes as usize))
+        // Inner to outer: the layers below wrap everything above them.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::deadline))
+        .layer(CatchPanicLayer::custom(middleware::panic_response))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
+        .with_state(state)
+}

@@ -1,0 +1,367 @@
+//! The use cases: verify, scan, detect, compare.
+//!
+//! Each request is admitted through a bounded gate (503 when the engines are saturated instead
+//! of an unbounded queue), its images are fetched and decoded once, and the engines run on the
+//! blocking pool, never on a tokio worker. Verify fans out with `tokio::join!`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::{Datelike, NaiveDate};
+use idverify_objects::{ObjectError, ObjectStore, S3Ref};
+use image::RgbImage;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::engines::{
+    DocumentScan, EngineFailure, Engines, Face, FaceQuality, MatchScore, ModelInfo, RequestedType,
+};
+use crate::imaging::{self, ImageError, ImageLimits};
+use crate::telemetry::Metrics;
+
+/// Where an image comes from: bytes in the request, or an object uploaded earlier.
+#[derive(Debug, Clone)]
+pub enum ImageInput {
+    Bytes(Bytes),
+    S3(S3Ref),
+}
+
+#[derive(Debug)]
+pub struct VerifyInput {
+    pub document: ImageInput,
+    pub face: ImageInput,
+    pub document_type: RequestedType,
+}
+
+/// An in-band failure of one block of the response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct DetectionOutcome {
+    /// Largest first.
+    pub faces: Vec<Face>,
+    /// Quality of the largest face.
+    pub quality: Option<FaceQuality>,
+}
+
+#[derive(Debug, Clone)]
+pub enum MatchOutcome {
+    Compared { score: MatchScore, source_face: Face, target_face: Face },
+    Failed(BlockError),
+}
+
+#[derive(Debug, Clone)]
+pub struct VerifyOutcome {
+    pub document: DocumentScan,
+    pub detection: DetectionOutcome,
+    pub matching: MatchOutcome,
+    pub model: ModelInfo,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("engines saturated")]
+    Overloaded,
+    #[error("{field}: {error}")]
+    Image { field: &'static str, error: ImageError },
+    #[error("S3 object not readable by this organization")]
+    S3Forbidden,
+    #[error("S3 object too large")]
+    S3TooLarge,
+    #[error("S3 is not configured on this server")]
+    S3NotConfigured,
+    #[error("S3 unavailable: {0}")]
+    S3Unavailable(String),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<EngineFailure> for ServiceError {
+    fn from(e: EngineFailure) -> Self {
+        ServiceError::Internal(e.0)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    pub limits: ImageLimits,
+    pub max_in_flight: usize,
+    pub queue_wait: Duration,
+    pub min_age: u32,
+}
+
+pub struct VerifyService {
+    engines: Engines,
+    objects: Option<ObjectStore>,
+    gate: Arc<Semaphore>,
+    settings: ServiceSettings,
+    metrics: Arc<Metrics>,
+}
+
+/// A decoded, upright image shared by the tasks of one request.
+type Shared = Arc<RgbImage>;
+
+impl VerifyService {
+    pub fn new(
+        engines: Engines,
+        objects: Option<ObjectStore>,
+        settings: ServiceSettings,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let gate = Arc::new(Semaphore::new(settings.max_in_flight));
+        VerifyService { engines, objects, gate, settings, metrics }
+    }
+
+    pub fn model_info(&self) -> ModelInfo {
+        self.engines.face.model_info()
+    }
+
+    pub async fn verify(&self, org_id: &str, input: VerifyInput) -> Result<VerifyOutcome, ServiceError> {
+        let _permit = self.admit().await?;
+        let (document, selfie) = tokio::try_join!(
+            self.load(org_id, "documentImage", input.document),
+            self.load(org_id, "faceImage", input.face),
+        )?;
+        let today = today();
+        let (scan, selfie_faces, portrait) = tokio::join!(
+            self.scan_image(document.clone(), input.document_type, today),
+            self.detect_and_embed(selfie.clone()),
+            self.portrait_and_embed(document.clone()),
+        );
+        let document = scan?;
+        let (detection, selfie_embedding) = selfie_faces?;
+        let portrait = portrait?;
+        let matching = match (portrait, selfie_embedding) {
+            (None, _) => MatchOutcome::Failed(BlockError {
+                code: "portrait_not_found",
+                message: "no portrait was found on the document".into(),
+            }),
+            (Some(_), None) => MatchOutcome::Failed(BlockError {
+                code: "no_face_detected",
+                message: "no face was detected in the selfie".into(),
+            }),
+            (Some((portrait_face, portrait_embedding)), Some(selfie_embedding)) => MatchOutcome::Compared {
+                score: self.engines.face.compare(&portrait_embedding, &selfie_embedding),
+                source_face: portrait_face,
+                target_face: detection.faces[0].clone(),
+            },
+        };
+        Ok(VerifyOutcome { document, detection, matching, model: self.engines.face.model_info() })
+    }
+
+    pub async fn scan(
+        &self,
+        org_id: &str,
+        image: ImageInput,
+        requested: RequestedType,
+    ) -> Result<DocumentScan, ServiceError> {
+        let _permit = self.admit().await?;
+        let document = self.load(org_id, "documentImage", image).await?;
+        self.scan_image(document, requested, today()).await
+    }
+
+    pub async fn detect(&self, org_id: &str, image: ImageInput) -> Result<DetectionOutcome, ServiceError> {
+        let _permit = self.admit().await?;
+        let image = self.load(org_id, "image", image).await?;
+        Ok(self.detect_and_embed_inner(image, false).await?.0)
+    }
+
+    pub async fn compare(
+        &self,
+        org_id: &str,
+        source: ImageInput,
+        target: ImageInput,
+    ) -> Result<MatchOutcome, ServiceError> {
+        let _permit = self.admit().await?;
+        let (source, target) = tokio::try_join!(
+            self.load(org_id, "sourceImage", source),
+            self.load(org_id, "targetImage", target),
+        )?;
+        let (source, target) = tokio::join!(self.any_face_and_embed(source), self.any_face_and_embed(target));
+        Ok(match (source?, target?) {
+            (None, _) => MatchOutcome::Failed(BlockError {
+                code: "no_face_detected",
+                message: "no face was detected in sourceImage".into(),
+            }),
+            (_, None) => MatchOutcome::Failed(BlockError {
+                code: "no_face_detected",
+                message: "no face was detected in targetImage".into(),
+            }),
+            (Some((source_face, a)), Some((target_face, b))) => {
+                MatchOutcome::Compared { score: self.engines.face.compare(&a, &b), source_face, target_face }
+            }
+        })
+    }
+
+    /// Waits a bounded time for room in the engines; past that the caller gets 503.
+    async fn admit(&self) -> Result<OwnedSemaphorePermit, ServiceError> {
+        match tokio::time::timeout(self.settings.queue_wait, self.gate.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => {
+                self.metrics.count_overload();
+                Err(ServiceError::Overloaded)
+            }
+        }
+    }
+
+    async fn load(&self, org_id: &str, field: &'static str, input: ImageInput) -> Result<Shared, ServiceError> {
+        let bytes = match input {
+            ImageInput::Bytes(bytes) => bytes,
+            ImageInput::S3(reference) => {
+                let objects = self.objects.as_ref().ok_or(ServiceError::S3NotConfigured)?;
+                let started = Instant::now();
+                let bytes = objects.read_for_org(org_id, &reference).await.map_err(|e| match e {
+                    ObjectError::Forbidden => ServiceError::S3Forbidden,
+                    ObjectError::TooLarge { .. } => ServiceError::S3TooLarge,
+                    ObjectError::Unavailable(reason) => ServiceError::S3Unavailable(reason),
+                    other => ServiceError::Internal(other.to_string()),
+                })?;
+                self.metrics.observe_stage("s3_read", started.elapsed());
+                Bytes::from(bytes)
+            }
+        };
+        let limits = self.settings.limits;
+        let image = self
+            .blocking("decode", move || Ok(imaging::decode(&bytes, limits)))
+            .await?
+            .map_err(|error| ServiceError::Image { field, error })?;
+        Ok(Arc::new(image))
+    }
+
+    async fn scan_image(
+        &self,
+        image: Shared,
+        requested: RequestedType,
+        today: NaiveDate,
+    ) -> Result<DocumentScan, ServiceError> {
+        let document = self.engines.document.clone();
+        let mut scan = self.blocking("document_scan", move || document.scan(&image, requested, today)).await?;
+        apply_min_age(&mut scan, self.settings.min_age, today);
+        Ok(scan)
+    }
+
+    async fn detect_and_embed(&self, image: Shared) -> Result<(DetectionOutcome, Option<Embedding>), ServiceError> {
+        self.detect_and_embed_inner(image, true).await
+    }
+
+    /// Detects every face, rates the largest, and (for compare) embeds it: one detection shared
+    /// by the face-detection and face-match blocks.
+    async fn detect_and_embed_inner(
+        &self,
+        image: Shared,
+        embed: bool,
+    ) -> Result<(DetectionOutcome, Option<Embedding>), ServiceError> {
+        let face = self.engines.face.clone();
+        let metrics = self.metrics.clone();
+        self.blocking("face_detect", move || {
+            let started = Instant::now();
+            let faces = face.detect(&image)?;
+            metrics.observe_stage("face_detect_only", started.elapsed());
+            let Some(largest) = faces.first() else {
+                return Ok((DetectionOutcome { faces, quality: None }, None));
+            };
+            let quality = face.quality(&image, largest);
+            let embedding = if embed {
+                let started = Instant::now();
+                let e = face.embed(&image, largest)?;
+                metrics.observe_stage("face_embed", started.elapsed());
+                Some(e)
+            } else {
+                None
+            };
+            Ok((DetectionOutcome { faces, quality: Some(quality) }, embedding))
+        })
+        .await
+    }
+
+    async fn portrait_and_embed(&self, document: Shared) -> Result<Option<(Face, Embedding)>, ServiceError> {
+        let face = self.engines.face.clone();
+        self.blocking("portrait", move || {
+            let Some(portrait) = face.find_portrait(&document)? else { return Ok(None) };
+            let embedding = face.embed(&document, &portrait)?;
+            Ok(Some((portrait, embedding)))
+        })
+        .await
+    }
+
+    /// For compare: the largest face, or a small printed portrait when the image is a document.
+    async fn any_face_and_embed(&self, image: Shared) -> Result<Option<(Face, Embedding)>, ServiceError> {
+        let face = self.engines.face.clone();
+        self.blocking("face_compare_side", move || {
+            let found = match face.detect(&image)?.into_iter().next() {
+                Some(f) => Some(f),
+                None => face.find_portrait(&image)?,
+            };
+            let Some(found) = found else { return Ok(None) };
+            let embedding = face.embed(&image, &found)?;
+            Ok(Some((found, embedding)))
+        })
+        .await
+    }
+
+    /// Runs CPU-bound work on the blocking pool and records its duration as an engine stage.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        stage: &'static str,
+        work: impl FnOnce() -> Result<T, EngineFailure> + Send + 'static,
+    ) -> Result<T, ServiceError> {
+        let started = Instant::now();
+        let result = tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| ServiceError::Internal(format!("{stage} task failed: {e}")))?;
+        self.metrics.observe_stage(stage, started.elapsed());
+        Ok(result?)
+    }
+}
+
+use crate::engines::Embedding;
+
+fn today() -> NaiveDate {
+    chrono::Utc::now().date_naive()
+}
+
+/// Adds the `minimum_age` check when the operator configured one and a birth date was read.
+pub fn apply_min_age(scan: &mut DocumentScan, min_age: u32, today: NaiveDate) {
+    if min_age == 0 {
+        return;
+    }
+    let passed = match scan.fields.date_of_birth {
+        Some(birth) => age_on(birth, today) >= min_age as i32,
+        None => false,
+    };
+    scan.checks.push(idverify_document::Check { name: "minimum_age", passed });
+    if !passed {
+        scan.checks_passed = false;
+        scan.reasons.push("below_minimum_age");
+    }
+}
+
+/// Whole years between `birth` and `today`.
+pub fn age_on(birth: NaiveDate, today: NaiveDate) -> i32 {
+    let mut age = today.year() - birth.year();
+    if (today.month(), today.day()) < (birth.month(), birth.day()) {
+        age -= 1;
+    }
+    age
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn age_counts_whole_years() {
+        assert_eq!(age_on(d(2000, 6, 15), d(2018, 6, 14)), 17);
+        assert_eq!(age_on(d(2000, 6, 15), d(2018, 6, 15)), 18);
+        assert_eq!(age_on(d(2000, 2, 29), d(2018, 2, 28)), 17);
+        assert_eq!(age_on(d(2000, 2, 29), d(2018, 3, 1)), 18);
+    }
+}

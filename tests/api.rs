@@ -1,0 +1,320 @@
+//! The HTTP contract, in process (`oneshot`), with fake engines and the real SQLite store.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use base64::Engine as _;
+use common::*;
+use http_body_util::BodyExt;
+use image::ImageFormat;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    json: Value,
+}
+
+async fn send(app: &TestApp, path: &str, key: Option<&str>, content_type: &str, body: Vec<u8>, extra: &[(&str, &str)]) -> Reply {
+    let mut req = Request::post(path).header("content-type", content_type);
+    if let Some(k) = key {
+        req = req.header("x-api-key", k);
+    }
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    let response = app.router.clone().oneshot(req.body(Body::from(body)).unwrap()).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Reply { status, headers, json }
+}
+
+async fn post_json(app: &TestApp, path: &str, body: Value) -> Reply {
+    send(app, path, Some(&app.api_key.clone()), "application/json", body.to_string().into_bytes(), &[]).await
+}
+
+async fn get(app: &TestApp, path: &str) -> (StatusCode, String) {
+    let response = app.router.clone().oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&bytes).to_string())
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn assert_error(reply: &Reply, status: StatusCode, code: &str) {
+    assert_eq!(reply.status, status, "body: {}", reply.json);
+    assert_eq!(reply.json["error"]["code"], code, "body: {}", reply.json);
+    assert!(reply.json["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    let id = reply.json["requestId"].as_str().expect("requestId");
+    assert_eq!(reply.headers.get("x-request-id").unwrap().to_str().unwrap(), id);
+}
+
+#[tokio::test]
+async fn verify_multipart_happy_path() {
+    let app = TestApp::spawn().await;
+    let (ct, body) = multipart(&[
+        ("documentImage", Some("doc.png"), &document_png(7)),
+        ("faceImage", Some("selfie.png"), &selfie_png(7)),
+        ("documentType", None, b"passport"),
+    ]);
+    let r = send(&app, "/v1/identity/verify", Some(&app.api_key.clone()), &ct, body, &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    let j = &r.json;
+    assert_eq!(j["verified"], true, "{j}");
+    assert_eq!(j["document"]["documentType"], "passport");
+    assert_eq!(j["document"]["fullName"], FAKE_NAME);
+    assert_eq!(j["document"]["dateOfBirth"], "1974-08-12");
+    assert_eq!(j["document"]["address"], Value::Null, "absent fields are null");
+    assert_eq!(j["faceDetection"]["faceDetected"], true);
+    assert_eq!(j["faceDetection"]["confidence"], 93.0);
+    assert_eq!(j["faceMatch"]["isMatch"], true);
+    assert_eq!(j["faceMatch"]["threshold"], FAKE_THRESHOLD as f64);
+    // 0.4 × 96 + 0.2 × 93 + 0.4 × 100
+    assert!((j["overallConfidence"].as_f64().unwrap() - 97.0).abs() < 0.01, "{j}");
+    assert_eq!(j["requestId"].as_str().unwrap(), r.headers["x-request-id"].to_str().unwrap());
+    assert_eq!(app.balance().await, 1000 - 3, "verify costs 3 tokens");
+}
+
+#[tokio::test]
+async fn verify_json_with_base64_base64url_and_data_url() {
+    let app = TestApp::spawn().await;
+    let doc = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(document_png(9));
+    let selfie = format!("data:image/png;base64,{}", b64(&selfie_png(9)));
+    let r = post_json(&app, "/v1/identity/verify", json!({"documentImage": doc, "faceImage": selfie})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(r.json["verified"], true);
+}
+
+#[tokio::test]
+async fn partial_failures_are_in_band() {
+    let app = TestApp::spawn().await;
+    // Document without a portrait or MRZ, selfie without a face.
+    let r = post_json(&app, "/v1/identity/verify", json!({"documentImage": b64(&blank_png()), "faceImage": b64(&blank_png())})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    let j = &r.json;
+    assert_eq!(j["verified"], false);
+    assert_eq!(j["document"]["error"]["code"], "no_document_found");
+    assert_eq!(j["document"]["confidence"], 0.0);
+    assert_eq!(j["faceDetection"]["error"]["code"], "no_face_detected");
+    assert_eq!(j["faceMatch"]["error"]["code"], "portrait_not_found");
+    assert_eq!(j["overallConfidence"], 0.0);
+    assert_eq!(app.balance().await, 1000 - 3, "an answered request is charged");
+}
+
+#[tokio::test]
+async fn different_people_do_not_match() {
+    let app = TestApp::spawn().await;
+    let r = post_json(&app, "/v1/identity/verify", json!({"documentImage": b64(&document_png(0)), "faceImage": b64(&selfie_png(255))})).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json["verified"], false);
+    assert_eq!(r.json["faceMatch"]["isMatch"], false);
+    assert_eq!(r.json["reasons"], json!(["faces_do_not_match"]));
+}
+
+#[tokio::test]
+async fn document_type_mismatch_is_reported_not_overridden() {
+    let app = TestApp::spawn().await;
+    let r = post_json(&app, "/v1/document/scan", json!({"documentImage": b64(&document_png(1)), "documentType": "drivers_license"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(r.json["document"]["error"]["code"], "document_type_mismatch");
+    assert_eq!(r.json["document"]["documentType"], "passport");
+}
+
+#[tokio::test]
+async fn single_endpoints() {
+    let app = TestApp::spawn().await;
+    let r = post_json(&app, "/v1/face/detect", json!({"image": b64(&selfie_png(3))})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(r.json["faceDetection"]["faceCount"], 1);
+    assert_eq!(r.json["faceDetection"]["faces"][0]["landmarks"].as_array().unwrap().len(), 5);
+    assert_eq!(r.json["faceDetection"]["quality"]["reasons"], json!(["face_too_small"]));
+
+    let r = post_json(&app, "/v1/face/compare", json!({"sourceImage": b64(&selfie_png(3)), "targetImage": b64(&selfie_png(3))})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(r.json["faceMatch"]["isMatch"], true);
+    assert_eq!(r.json["faceMatch"]["model"]["targetFmr"], 0.001);
+
+    let r = post_json(&app, "/v1/face/compare", json!({"sourceImage": b64(&blank_png()), "targetImage": b64(&selfie_png(3))})).await;
+    assert_eq!(r.json["faceMatch"]["error"]["code"], "no_face_detected");
+
+    let r = post_json(&app, "/v1/document/scan", json!({"documentImage": b64(&document_png(1))})).await;
+    assert_eq!(r.json["document"]["documentNumber"], FAKE_DOC_NUMBER);
+    assert_eq!(app.balance().await, 1000 - 4, "single endpoints cost 1 token each");
+}
+
+#[tokio::test]
+async fn auth_failures_look_the_same() {
+    let app = TestApp::spawn().await;
+    let body = json!({"image": b64(&selfie_png(1))}).to_string().into_bytes();
+    let missing = send(&app, "/v1/face/detect", None, "application/json", body.clone(), &[]).await;
+    let wrong = send(&app, "/v1/face/detect", Some("idv_nope_nothing"), "application/json", body.clone(), &[]).await;
+    let malformed = send(&app, "/v1/face/detect", Some("x"), "application/json", body, &[]).await;
+    for r in [&missing, &wrong, &malformed] {
+        assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized");
+        assert_eq!(r.json["error"], missing.json["error"]);
+    }
+    assert_eq!(app.face.calls.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn bad_input_is_400_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let before = app.balance().await;
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({"documentImage": b64(&document_png(1)), "faceImage": b64(&selfie_png(1)), "documentType": "visa"}), "invalid_document_type"),
+        (json!({"documentImage": b64(&document_png(1))}), "missing_field"),
+        (json!({"documentImage": b64(&document_png(1)), "faceImage": b64(b"GIF89a-not-supported")}), "unsupported_image_format"),
+        (json!({"documentImage": b64(&document_png(1)), "faceImage": "!!!"}), "invalid_base64"),
+        (json!({"documentImage": b64(&document_png(1)), "faceImage": b64(&selfie_png(1)), "extra": "x"}), "unknown_field"),
+        (json!({"documentImage": 5, "faceImage": b64(&selfie_png(1))}), "invalid_field"),
+    ];
+    for (body, code) in cases {
+        let r = post_json(&app, "/v1/identity/verify", body).await;
+        assert_error(&r, StatusCode::BAD_REQUEST, code);
+    }
+    let r = send(&app, "/v1/identity/verify", Some(&app.api_key.clone()), "application/json", b"{not json".to_vec(), &[]).await;
+    assert_error(&r, StatusCode::BAD_REQUEST, "invalid_json");
+    let r = send(&app, "/v1/identity/verify", Some(&app.api_key.clone()), "text/plain", b"hello".to_vec(), &[]).await;
+    assert_error(&r, StatusCode::BAD_REQUEST, "unsupported_content_type");
+    let (ct, body) = multipart(&[("faceImage", Some("a.png"), &selfie_png(1)), ("faceImage", Some("b.png"), &selfie_png(1))]);
+    let r = send(&app, "/v1/identity/verify", Some(&app.api_key.clone()), &ct, body, &[]).await;
+    assert_error(&r, StatusCode::BAD_REQUEST, "duplicate_field");
+    // A truncated PNG decodes to nothing.
+    let png = selfie_png(1);
+    let r = post_json(&app, "/v1/face/detect", json!({"image": b64(&png[..png.len() / 2])})).await;
+    assert_error(&r, StatusCode::BAD_REQUEST, "image_corrupt");
+    assert_eq!(app.balance().await, before, "rejected requests are refunded");
+    assert_eq!(app.face.calls.load(std::sync::atomic::Ordering::SeqCst), 0, "engines never ran");
+}
+
+#[tokio::test]
+async fn oversized_images_are_refused() {
+    let app = TestApp::with(Options { env: vec![("IDVERIFY_MAX_IMAGE_BYTES", "1000".into())], ..Default::default() }).await;
+    let big = image_bytes(true, false, false, 1, ImageFormat::Png);
+    let mut padded = big.clone();
+    padded.resize(5000, 0);
+    let r = post_json(&app, "/v1/face/detect", json!({"image": b64(&padded)})).await;
+    assert_error(&r, StatusCode::BAD_REQUEST, "image_too_large");
+    let (ct, body) = multipart(&[("image", Some("big.png"), &padded)]);
+    let r = send(&app, "/v1/face/detect", Some(&app.api_key.clone()), &ct, body, &[]).await;
+    assert_error(&r, StatusCode::BAD_REQUEST, "image_too_large");
+}
+
+#[tokio::test]
+async fn insufficient_tokens_is_402_and_runs_nothing() {
+    let app = TestApp::with(Options { tokens: 2, ..Default::default() }).await;
+    let r = post_json(&app, "/v1/identity/verify", json!({"documentImage": b64(&document_png(1)), "faceImage": b64(&selfie_png(1))})).await;
+    assert_error(&r, StatusCode::PAYMENT_REQUIRED, "insufficient_tokens");
+    assert_eq!(app.balance().await, 2);
+    assert_eq!(app.document.calls.load(std::sync::atomic::Ordering::SeqCst), 0);
+    // A cheaper endpoint still works.
+    let r = post_json(&app, "/v1/face/detect", json!({"image": b64(&selfie_png(1))})).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(app.balance().await, 1);
+}
+
+#[tokio::test]
+async fn idempotency_key_replays_without_charging_twice() {
+    let app = TestApp::spawn().await;
+    let body = json!({"image": b64(&selfie_png(4))}).to_string().into_bytes();
+    let key = app.api_key.clone();
+    let first = send(&app, "/v1/face/detect", Some(&key), "application/json", body.clone(), &[("idempotency-key", "abc-1")]).await;
+    let second = send(&app, "/v1/face/detect", Some(&key), "application/json", body, &[("idempotency-key", "abc-1")]).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(second.status, StatusCode::OK);
+    assert_eq!(first.json, second.json, "the stored response is replayed");
+    assert_eq!(second.headers["idempotent-replayed"], "true");
+    assert_eq!(app.balance().await, 999);
+    let other = json!({"image": b64(&selfie_png(5))}).to_string().into_bytes();
+    let r = send(&app, "/v1/face/detect", Some(&key), "application/json", other, &[("idempotency-key", "abc-1")]).await;
+    assert_error(&r, StatusCode::CONFLICT, "idempotency_conflict");
+    assert_eq!(app.balance().await, 999);
+}
+
+#[tokio::test]
+async fn rate_limit_is_429_with_headers() {
+    let app = TestApp::with(Options {
+        env: vec![("IDVERIFY_RATE_LIMIT_BURST", "2".into()), ("IDVERIFY_RATE_LIMIT_PER_SECOND", "0.1".into())],
+        ..Default::default()
+    })
+    .await;
+    let body = json!({"image": b64(&selfie_png(1))});
+    let a = post_json(&app, "/v1/face/detect", body.clone()).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.headers["ratelimit-limit"], "2");
+    let _ = post_json(&app, "/v1/face/detect", body.clone()).await;
+    let c = post_json(&app, "/v1/face/detect", body).await;
+    assert_error(&c, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    assert!(c.headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    assert_eq!(c.headers["ratelimit-remaining"], "0");
+    assert_eq!(app.balance().await, 998, "a refused request is not charged");
+}
+
+#[tokio::test]
+async fn overload_is_503_with_retry_after_and_refunded() {
+    let app = TestApp::with(Options {
+        env: vec![("IDVERIFY_MAX_IN_FLIGHT", "1".into()), ("IDVERIFY_QUEUE_WAIT_MS", "50".into())],
+        face: FakeFaceEngine { delay: Some(std::time::Duration::from_millis(600)), ..Default::default() },
+        ..Default::default()
+    })
+    .await;
+    let body = json!({"image": b64(&selfie_png(1))});
+    let (a, b) = tokio::join!(post_json(&app, "/v1/face/detect", body.clone()), async {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        post_json(&app, "/v1/face/detect", body.clone()).await
+    });
+    assert_eq!(a.status, StatusCode::OK);
+    assert_error(&b, StatusCode::SERVICE_UNAVAILABLE, "overloaded");
+    assert!(b.headers.contains_key("retry-after"));
+    assert_eq!(app.balance().await, 999, "the 503 was refunded");
+}
+
+#[tokio::test]
+async fn an_engine_panic_is_a_500_and_refunded() {
+    let app = TestApp::with(Options { face: FakeFaceEngine { panic_on_detect: true, ..Default::default() }, ..Default::default() }).await;
+    let r = post_json(&app, "/v1/face/detect", json!({"image": b64(&selfie_png(1))})).await;
+    assert_error(&r, StatusCode::INTERNAL_SERVER_ERROR, "internal_error");
+    assert!(!r.json.to_string().contains("fake engine panic"), "internal causes are not returned");
+    assert_eq!(app.balance().await, 1000);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_use_the_error_body() {
+    let app = TestApp::spawn().await;
+    let r = send(&app, "/v1/nope", None, "application/json", vec![], &[]).await;
+    assert_error(&r, StatusCode::NOT_FOUND, "not_found");
+    let response = app.router.clone().oneshot(Request::get("/v1/face/detect").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn ops_endpoints() {
+    let app = TestApp::spawn().await;
+    let (status, body) = get(&app, "/healthz").await;
+    assert_eq!((status, body.contains("ok")), (StatusCode::OK, true));
+    let (status, body) = get(&app, "/readyz").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("\"database\":true"));
+    let _ = post_json(&app, "/v1/face/detect", json!({"image": b64(&selfie_png(1))})).await;
+    let (status, metrics) = get(&app, "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(metrics.contains("idverify_http_requests_total{route=\"/v1/face/detect\",status=\"200\"} 1"), "{metrics}");
+    assert!(metrics.contains("idverify_engine_stage_duration_seconds_count{stage=\"face_detect\"} 1"), "{metrics}");
+}
+
+#[tokio::test]
+async fn security_headers_are_set() {
+    let app = TestApp::spawn().await;
+    let response = app.router.clone().oneshot(Request::get("/healthz").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert!(!response.headers().contains_key("server"));
+    assert!(!response.headers().contains_key("access-control-allow-origin"));
+}

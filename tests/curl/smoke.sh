@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Smoke test of the real binary with the real models: every endpoint and every error status a
+# caller can provoke from outside (400, 401, 402, 403, 404, 429; 500/503 are covered in-process).
+# Usage: tests/curl/smoke.sh PATH/TO/idverify   (S3 is used when IDVERIFY_S3_* are exported)
+set -euo pipefail
+
+BIN="$(realpath "$1")"
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+SHARED="$ROOT/../shared/data"
+WORK="$(mktemp -d /tmp/idverify-smoke.XXXXXX)"
+PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+BASE="http://127.0.0.1:$PORT"
+export IDVERIFY_DATA_DIR="$WORK/data" IDVERIFY_LISTEN="127.0.0.1:$PORT"
+export IDVERIFY_MODELS_DIR="${IDVERIFY_MODELS_DIR:-$ROOT/models}"
+unset IDVERIFY_DATABASE_URL
+PASS=0
+FAIL=0
+
+cleanup() {
+  [[ -n "${SERVER_PID:-}" ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# expect NAME STATUS CODE_OR_FIELD curl-args...: checks the status and that the body has the given text.
+expect() {
+  local name="$1" want_status="$2" want_text="$3"
+  shift 3
+  local status
+  status="$(curl -sS -o "$WORK/body" -w '%{http_code}' "$@")" || status="curl-failed"
+  if [[ "$status" == "$want_status" ]] && grep -q -- "$want_text" "$WORK/body"; then
+    PASS=$((PASS + 1))
+    echo "ok   $name ($status)"
+  else
+    FAIL=$((FAIL + 1))
+    echo "FAIL $name: got $status, want $want_status with '$want_text'; body: $(head -c 400 "$WORK/body")"
+  fi
+}
+
+new_key() { # name tokens -> prints the API key (last line of `org create`)
+  "$BIN" org create "$1" --tokens "$2" | tail -n 1
+}
+
+KEY="$(new_key smoke-org 100)"
+POOR_KEY="$(new_key smoke-poor 0)"
+SLOW_KEY="$(new_key smoke-limited 100)"
+"$BIN" org rate-limit smoke-limited --per-second 0.01 --burst 1 >/dev/null
+
+"$BIN" serve > "$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 1 100); do
+  curl -fsS "$BASE/healthz" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+
+# Images: real dev images when ../shared is present, else generated ones.
+if [[ -d "$SHARED" ]]; then
+  DOC="$SHARED/mrz_docs/dev/$(sed -n '2p' "$SHARED/mrz_docs/dev/manifest.csv" | cut -d, -f1)"
+  FACE_A="$SHARED/faces/dev/$(sed -n '2p' "$SHARED/faces/dev/pairs.csv" | cut -d, -f1)"
+  FACE_B="$SHARED/faces/dev/$(sed -n '2p' "$SHARED/faces/dev/pairs.csv" | cut -d, -f2)"
+else
+  echo "SKIP: ../shared/data absent: smoke test uses generated images (no faces, no document)"
+  python3 - "$WORK" <<'PY'
+import sys, zlib, struct
+def png(path, w, h):
+    raw = b''.join(b'\x00' + bytes(v for x in range(w) for v in ((x * 7) % 256, (y * 5) % 256, 128)) for y in range(h))
+    def chunk(t, d): return struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d) & 0xffffffff)
+    open(path, 'wb').write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 2, 0, 0, 0)) + chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b''))
+png(sys.argv[1] + '/doc.png', 64, 48)
+PY
+  DOC="$WORK/doc.png"; FACE_A="$WORK/doc.png"; FACE_B="$WORK/doc.png"
+fi
+
+H=(-H "x-api-key: $KEY")
+expect "healthz" 200 '"ok"' "$BASE/healthz"
+expect "readyz" 200 '"ready":true' "$BASE/readyz"
+expect "openapi" 200 '"openapi":"3.1' "$BASE/openapi.json"
+expect "verify multipart" 200 '"overallConfidence"' "${H[@]}" -F "documentImage=@$DOC" -F "faceImage=@$FACE_A" -F documentType=auto "$BASE/v1/identity/verify"
+B64_FACE="$(base64 -w0 "$FACE_A")"
+printf '{"image":"%s"}' "$B64_FACE" > "$WORK/detect.json"
+expect "face/detect json base64" 200 '"faceDetection"' "${H[@]}" -H 'content-type: application/json' --data-binary "@$WORK/detect.json" "$BASE/v1/face/detect"
+expect "face/compare multipart" 200 '"faceMatch"' "${H[@]}" -F "sourceImage=@$FACE_A" -F "targetImage=@$FACE_B" "$BASE/v1/face/compare"
+expect "document/scan multipart" 200 '"document"' "${H[@]}" -F "documentImage=@$DOC" "$BASE/v1/document/scan"
+expect "metrics" 200 'idverify_http_requests_total{route="/v1/identity/verify",status="200"}' "$BASE/metrics"
+
+expect "400 bad documentType" 400 '"invalid_document_type"' "${H[@]}" -F "documentImage=@$DOC" -F "faceImage=@$FACE_A" -F documentType=visa "$BASE/v1/identity/verify"
+expect "400 unsupported format" 400 '"unsupported_image_format"' "${H[@]}" -F "image=@$ROOT/README.md;type=application/octet-stream" "$BASE/v1/face/detect"
+expect "400 bad json" 400 '"invalid_json"' "${H[@]}" -H 'content-type: application/json' -d '{"image":' "$BASE/v1/face/detect"
+expect "401 no key" 401 '"unauthorized"' -F "image=@$FACE_A" "$BASE/v1/face/detect"
+expect "401 wrong key" 401 '"unauthorized"' -H "x-api-key: idv_wrong_key" -F "image=@$FACE_A" "$BASE/v1/face/detect"
+expect "402 no tokens" 402 '"insufficient_tokens"' -H "x-api-key: $POOR_KEY" -F "image=@$FACE_A" "$BASE/v1/face/detect"
+expect "403 foreign s3 key" 403 '"s3_key_forbidden"' "${H[@]}" -F "image=s3://idverify/orgs/someone-else/uploads/x.jpg" "$BASE/v1/face/detect"
+expect "404 unknown route" 404 '"not_found"' "${H[@]}" "$BASE/v1/nothing"
+expect "429 first passes" 200 '"faceDetection"' -H "x-api-key: $SLOW_KEY" -F "image=@$FACE_A" "$BASE/v1/face/detect"
+expect "429 rate limited" 429 '"rate_limited"' -H "x-api-key: $SLOW_KEY" -F "image=@$FACE_A" "$BASE/v1/face/detect"
+
+if [[ -n "${IDVERIFY_S3_BUCKET:-}" ]]; then
+  expect "uploads presign" 200 '"url"' "${H[@]}" -H 'content-type: application/json' -d '{"contentType":"image/jpeg"}' "$BASE/v1/uploads"
+  URL="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' "$WORK/body")"
+  URI="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["uri"])' "$WORK/body")"
+  expect "upload PUT to presigned url" 200 '' -X PUT -H 'content-type: image/jpeg' --data-binary "@$FACE_A" "$URL"
+  expect "verify with s3 key + multipart selfie" 200 '"overallConfidence"' "${H[@]}" -F "documentImage=$URI" -F "faceImage=@$FACE_B" "$BASE/v1/identity/verify"
+  OTHER_KEY="$(new_key smoke-other 10)"
+  expect "403 other org's uploaded key" 403 '"s3_key_forbidden"' -H "x-api-key: $OTHER_KEY" -F "image=$URI" "$BASE/v1/face/detect"
+else
+  echo "SKIP: S3 checks (IDVERIFY_S3_BUCKET unset)"
+fi
+
+# Graceful shutdown: SIGTERM, the process exits cleanly.
+kill -TERM "$SERVER_PID"
+if wait "$SERVER_PID"; then PASS=$((PASS + 1)); echo "ok   SIGTERM exits 0"; else FAIL=$((FAIL + 1)); echo "FAIL SIGTERM exit"; fi
+SERVER_PID=""
+
+# Privacy: the server log holds no API key and no image data.
+if grep -q -- "$KEY" "$WORK/server.log" || grep -q -- "${B64_FACE:0:40}" "$WORK/server.log"; then
+  FAIL=$((FAIL + 1)); echo "FAIL server log contains a key or image data"
+else
+  PASS=$((PASS + 1)); echo "ok   server log holds no key or image data"
+fi
+
+echo "smoke: $PASS passed, $FAIL failed"
+[[ "$FAIL" == 0 ]]
