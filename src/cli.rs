@@ -273,7 +273,9 @@ fn face_engine(settings: &crate::engines::EngineSettings) -> anyhow::Result<idve
     })?)
 }
 
-fn document_engine(settings: &crate::engines::EngineSettings) -> anyhow::Result<idverify_document::DocumentEngine> {
+fn document_engine(
+    settings: &crate::engines::EngineSettings,
+) -> anyhow::Result<idverify_document::DocumentEngine> {
     Ok(idverify_document::DocumentEngine::load(&idverify_document::DocumentEngineConfig {
         models_dir: settings.models_dir.clone(),
         intra_threads: settings.intra_threads,

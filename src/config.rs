@@ -102,14 +102,15 @@ impl Config {
         overrides: &Overrides,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let mut table: toml::Table = DEFAULT_TOML
-            .parse()
-            .map_err(|e: toml::de::Error| ConfigError::Parse { path: "<embedded>".into(), reason: e.to_string() })?;
+        let mut table: toml::Table = DEFAULT_TOML.parse().map_err(|e: toml::de::Error| {
+            ConfigError::Parse { path: "<embedded>".into(), reason: e.to_string() }
+        })?;
 
         let env: Vec<(String, String)> = env.into_iter().collect();
-        let file = overrides.config_file.clone().or_else(|| {
-            env.iter().find(|(k, _)| k == "IDVERIFY_CONFIG").map(|(_, v)| PathBuf::from(v))
-        });
+        let file = overrides
+            .config_file
+            .clone()
+            .or_else(|| env.iter().find(|(k, _)| k == "IDVERIFY_CONFIG").map(|(_, v)| PathBuf::from(v)));
         if let Some(path) = file {
             merge_file(&mut table, &path)?;
         }
@@ -118,8 +119,10 @@ impl Config {
             let key = key.to_ascii_lowercase();
             // Only keys this config has; other IDVERIFY_* variables belong to scripts and tests.
             if let Some(current) = table.get(&key) {
-                let parsed = parse_like(current, value)
-                    .map_err(|reason| ConfigError::Invalid { key: format!("{name} (environment)"), reason })?;
+                let parsed = parse_like(current, value).map_err(|reason| ConfigError::Invalid {
+                    key: format!("{name} (environment)"),
+                    reason,
+                })?;
                 table.insert(key, parsed);
             }
         }
@@ -133,15 +136,16 @@ impl Config {
                 table.insert(key.to_string(), toml::Value::String(v));
             }
         }
-        let config: Config = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Invalid { key: "config".into(), reason: e.to_string() })?;
+        let config: Config = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
+            ConfigError::Invalid { key: "config".into(), reason: e.to_string() }
+        })?;
         config.validate()?;
         Ok(config)
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key: &str, reason: &str| ConfigError::Invalid { key: key.into(), reason: reason.into() };
+        let invalid =
+            |key: &str, reason: &str| ConfigError::Invalid { key: key.into(), reason: reason.into() };
         self.listen
             .parse::<SocketAddr>()
             .map_err(|_| invalid("listen", "must be HOST:PORT with an IP address, e.g. 127.0.0.1:8080"))?;
@@ -152,9 +156,12 @@ impl Config {
             return Err(invalid("max_body_bytes", "must be at least max_image_bytes"));
         }
         if self.engine_threads == 0 || self.engine_sessions == 0 || self.max_in_flight == 0 {
-            return Err(invalid("engine_threads", "engine_threads, engine_sessions and max_in_flight must be >= 1"));
+            return Err(invalid(
+                "engine_threads",
+                "engine_threads, engine_sessions and max_in_flight must be >= 1",
+            ));
         }
-        if !(self.face_target_fmr > 0.0 && self.face_target_fmr < 1.0) {
+        if self.face_target_fmr.is_nan() || self.face_target_fmr <= 0.0 || self.face_target_fmr >= 1.0 {
             return Err(invalid("face_target_fmr", "must be between 0 and 1, e.g. 0.001"));
         }
         for (key, price) in [
@@ -168,16 +175,23 @@ impl Config {
                 return Err(invalid(key, "prices cannot be negative"));
             }
         }
-        if !(self.rate_limit_per_second > 0.0) || self.rate_limit_burst == 0 {
+        if self.rate_limit_per_second.is_nan()
+            || self.rate_limit_per_second <= 0.0
+            || self.rate_limit_burst == 0
+        {
             return Err(invalid("rate_limit_per_second", "rate limit and burst must be positive"));
         }
         let url = self.database_url.expose();
-        if !url.is_empty() && !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        if !(url.is_empty() || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(invalid("database_url", "must be a postgres:// URL or empty for embedded SQLite"));
         }
-        if !self.s3_bucket.is_empty() && (self.s3_access_key_id.is_empty() || self.s3_secret_access_key.is_empty())
+        if !self.s3_bucket.is_empty()
+            && (self.s3_access_key_id.is_empty() || self.s3_secret_access_key.is_empty())
         {
-            return Err(invalid("s3_bucket", "s3_access_key_id and s3_secret_access_key are required with a bucket"));
+            return Err(invalid(
+                "s3_bucket",
+                "s3_access_key_id and s3_secret_access_key are required with a bucket",
+            ));
         }
         Ok(())
     }
@@ -199,9 +213,10 @@ impl Config {
 fn merge_file(table: &mut toml::Table, path: &Path) -> Result<(), ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::Read { path: path.to_path_buf(), reason: e.to_string() })?;
-    let file: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| ConfigError::Parse { path: path.display().to_string(), reason: e.to_string() })?;
+    let file: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Parse {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
     for (key, value) in file {
         if !table.contains_key(&key) {
             return Err(ConfigError::Invalid { key, reason: format!("unknown key in {}", path.display()) });
@@ -215,8 +230,12 @@ fn merge_file(table: &mut toml::Table, path: &Path) -> Result<(), ConfigError> {
 fn parse_like(current: &toml::Value, raw: &str) -> Result<toml::Value, String> {
     let raw = raw.trim();
     Ok(match current {
-        toml::Value::Integer(_) => toml::Value::Integer(raw.parse().map_err(|_| format!("`{raw}` is not an integer"))?),
-        toml::Value::Float(_) => toml::Value::Float(raw.parse().map_err(|_| format!("`{raw}` is not a number"))?),
+        toml::Value::Integer(_) => {
+            toml::Value::Integer(raw.parse().map_err(|_| format!("`{raw}` is not an integer"))?)
+        }
+        toml::Value::Float(_) => {
+            toml::Value::Float(raw.parse().map_err(|_| format!("`{raw}` is not a number"))?)
+        }
         toml::Value::Boolean(_) => toml::Value::Boolean(match raw {
             "true" | "1" | "yes" => true,
             "false" | "0" | "no" => false,
@@ -247,7 +266,11 @@ mod tests {
     fn environment_overrides_file_and_flags_override_environment() {
         let c = Config::load_from(
             &Overrides { listen: Some("0.0.0.0:9000".into()), ..Default::default() },
-            env(&[("IDVERIFY_LISTEN", "127.0.0.1:1"), ("IDVERIFY_PRICE_VERIFY", "5"), ("IDVERIFY_TEST_X", "y")]),
+            env(&[
+                ("IDVERIFY_LISTEN", "127.0.0.1:1"),
+                ("IDVERIFY_PRICE_VERIFY", "5"),
+                ("IDVERIFY_TEST_X", "y"),
+            ]),
         )
         .unwrap();
         assert_eq!(c.listen, "0.0.0.0:9000");
@@ -256,12 +279,14 @@ mod tests {
 
     #[test]
     fn bad_values_fail_fast_with_the_key_named() {
-        let err = Config::load_from(&Overrides::default(), env(&[("IDVERIFY_PRICE_VERIFY", "three")])).unwrap_err();
-        assert!(err.to_string().contains("IDVERIFY_PRICE_VERIFY"), "{err}");
-        let err = Config::load_from(&Overrides::default(), env(&[("IDVERIFY_LISTEN", "nowhere")])).unwrap_err();
-        assert!(err.to_string().contains("listen"), "{err}");
         let err =
-            Config::load_from(&Overrides::default(), env(&[("IDVERIFY_DATABASE_URL", "mysql://x")])).unwrap_err();
+            Config::load_from(&Overrides::default(), env(&[("IDVERIFY_PRICE_VERIFY", "three")])).unwrap_err();
+        assert!(err.to_string().contains("IDVERIFY_PRICE_VERIFY"), "{err}");
+        let err =
+            Config::load_from(&Overrides::default(), env(&[("IDVERIFY_LISTEN", "nowhere")])).unwrap_err();
+        assert!(err.to_string().contains("listen"), "{err}");
+        let err = Config::load_from(&Overrides::default(), env(&[("IDVERIFY_DATABASE_URL", "mysql://x")]))
+            .unwrap_err();
         assert!(err.to_string().contains("database_url"), "{err}");
     }
 
@@ -269,7 +294,10 @@ mod tests {
     fn secrets_never_print() {
         let c = Config::load_from(
             &Overrides::default(),
-            env(&[("IDVERIFY_DATABASE_URL", "postgres://u:hunter2@h/db"), ("IDVERIFY_S3_SECRET_ACCESS_KEY", "s3cr3t")]),
+            env(&[
+                ("IDVERIFY_DATABASE_URL", "postgres://u:hunter2@h/db"),
+                ("IDVERIFY_S3_SECRET_ACCESS_KEY", "s3cr3t"),
+            ]),
         )
         .unwrap();
         let printed = format!("{c:?}");

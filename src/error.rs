@@ -56,9 +56,11 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         use ApiError::*;
         match self {
-            InvalidBody { .. } | UnsupportedImageFormat | ImageTooLarge { .. } | ImageDimensions(_) | ImageCorrupt(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            InvalidBody { .. }
+            | UnsupportedImageFormat
+            | ImageTooLarge { .. }
+            | ImageDimensions(_)
+            | ImageCorrupt(_) => StatusCode::BAD_REQUEST,
             InvalidDocumentType => StatusCode::BAD_REQUEST,
             Unauthorized => StatusCode::UNAUTHORIZED,
             InsufficientTokens { .. } => StatusCode::PAYMENT_REQUIRED,
@@ -97,7 +99,9 @@ impl ApiError {
 
     fn retry_after(&self) -> Option<u64> {
         match self {
-            ApiError::RateLimited { retry_after } | ApiError::Overloaded { retry_after } => Some(*retry_after),
+            ApiError::RateLimited { retry_after } | ApiError::Overloaded { retry_after } => {
+                Some(*retry_after)
+            }
             ApiError::DependencyUnavailable | ApiError::Timeout => Some(1),
             _ => None,
         }
@@ -141,7 +145,9 @@ impl From<crate::verify::ServiceError> for ApiError {
         match e {
             S::Overloaded => ApiError::Overloaded { retry_after: 1 },
             S::Image { error: ImageError::UnsupportedFormat, .. } => ApiError::UnsupportedImageFormat,
-            S::Image { error: ImageError::TooLarge, .. } | S::S3TooLarge => ApiError::ImageTooLarge { limit_mb: 15 },
+            S::Image { error: ImageError::TooLarge, .. } | S::S3TooLarge => {
+                ApiError::ImageTooLarge { limit_mb: 15 }
+            }
             S::Image { field, error: ImageError::Corrupt } => ApiError::ImageCorrupt(field),
             S::Image { field, error: e @ ImageError::BadDimensions { .. } } => {
                 ApiError::ImageDimensions(format!("{field}: {e}"))

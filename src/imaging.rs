@@ -64,7 +64,11 @@ pub fn decode(bytes: &[u8], limits: ImageLimits) -> Result<RgbImage, ImageError>
 
 pub fn check_dimensions(width: u32, height: u32, limits: ImageLimits) -> Result<(), ImageError> {
     if width < MIN_SIDE || height < MIN_SIDE {
-        return Err(ImageError::BadDimensions { width, height, reason: "each side must be at least 16 pixels" });
+        return Err(ImageError::BadDimensions {
+            width,
+            height,
+            reason: "each side must be at least 16 pixels",
+        });
     }
     if (width as u64) * (height as u64) > limits.max_pixels {
         return Err(ImageError::BadDimensions { width, height, reason: "too many pixels" });

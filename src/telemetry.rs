@@ -128,7 +128,9 @@ impl Metrics {
         for (stage, h) in &stages {
             h.render(&mut out, "idverify_engine_stage_duration_seconds", &format!("stage=\"{stage}\""));
         }
-        out.push_str("# HELP idverify_overloaded_total Requests refused with 503 because the engines were full.\n");
+        out.push_str(
+            "# HELP idverify_overloaded_total Requests refused with 503 because the engines were full.\n",
+        );
         out.push_str("# TYPE idverify_overloaded_total counter\n");
         let _ = writeln!(
             out,

@@ -80,8 +80,10 @@ mod tests {
     use super::*;
 
     const DOC_OK: DocumentSummary = DocumentSummary { read: true, checks_passed: true, confidence: 90.0 };
-    const DOC_BAD_CHECKS: DocumentSummary = DocumentSummary { read: true, checks_passed: false, confidence: 40.0 };
-    const DOC_FAILED: DocumentSummary = DocumentSummary { read: false, checks_passed: false, confidence: 55.0 };
+    const DOC_BAD_CHECKS: DocumentSummary =
+        DocumentSummary { read: true, checks_passed: false, confidence: 40.0 };
+    const DOC_FAILED: DocumentSummary =
+        DocumentSummary { read: false, checks_passed: false, confidence: 55.0 };
     const FACE: DetectionSummary = DetectionSummary { face_detected: true, confidence: 95.0 };
     const NO_FACE: DetectionSummary = DetectionSummary { face_detected: false, confidence: 0.0 };
     const MATCH: MatchSummary = MatchSummary { compared: true, is_match: true, confidence: 99.0 };
@@ -93,7 +95,14 @@ mod tests {
         #[allow(clippy::type_complexity)]
         let cases: &[(DocumentSummary, DetectionSummary, MatchSummary, bool, f32, &[&str])] = &[
             (DOC_OK, FACE, MATCH, true, 0.4 * 90.0 + 0.2 * 95.0 + 0.4 * 99.0, &[]),
-            (DOC_BAD_CHECKS, FACE, MATCH, false, 0.4 * 40.0 + 0.2 * 95.0 + 0.4 * 99.0, &["document_checks_failed"]),
+            (
+                DOC_BAD_CHECKS,
+                FACE,
+                MATCH,
+                false,
+                0.4 * 40.0 + 0.2 * 95.0 + 0.4 * 99.0,
+                &["document_checks_failed"],
+            ),
             // A failed block contributes 0 whatever confidence it carries.
             (DOC_FAILED, FACE, MATCH, false, 0.2 * 95.0 + 0.4 * 99.0, &["document_not_read"]),
             (DOC_OK, NO_FACE, NOT_COMPARED, false, 0.4 * 90.0, &["no_face_detected", "faces_not_compared"]),
@@ -111,7 +120,11 @@ mod tests {
         for (i, (doc, det, m, verified, overall, reasons)) in cases.iter().enumerate() {
             let v = decide(*doc, *det, *m);
             assert_eq!(v.verified, *verified, "case {i}");
-            assert!((v.overall_confidence - round2(*overall)).abs() < 1e-3, "case {i}: {}", v.overall_confidence);
+            assert!(
+                (v.overall_confidence - round2(*overall)).abs() < 1e-3,
+                "case {i}: {}",
+                v.overall_confidence
+            );
             assert_eq!(v.reasons, *reasons, "case {i}");
         }
     }

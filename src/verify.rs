@@ -208,7 +208,12 @@ impl VerifyService {
         }
     }
 
-    async fn load(&self, org_id: &str, field: &'static str, input: ImageInput) -> Result<Shared, ServiceError> {
+    async fn load(
+        &self,
+        org_id: &str,
+        field: &'static str,
+        input: ImageInput,
+    ) -> Result<Shared, ServiceError> {
         let bytes = match input {
             ImageInput::Bytes(bytes) => bytes,
             ImageInput::S3(reference) => {
@@ -239,12 +244,16 @@ impl VerifyService {
         today: NaiveDate,
     ) -> Result<DocumentScan, ServiceError> {
         let document = self.engines.document.clone();
-        let mut scan = self.blocking("document_scan", move || document.scan(&image, requested, today)).await?;
+        let mut scan =
+            self.blocking("document_scan", move || document.scan(&image, requested, today)).await?;
         apply_min_age(&mut scan, self.settings.min_age, today);
         Ok(scan)
     }
 
-    async fn detect_and_embed(&self, image: Shared) -> Result<(DetectionOutcome, Option<Embedding>), ServiceError> {
+    async fn detect_and_embed(
+        &self,
+        image: Shared,
+    ) -> Result<(DetectionOutcome, Option<Embedding>), ServiceError> {
         self.detect_and_embed_inner(image, true).await
     }
 

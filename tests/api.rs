@@ -17,7 +17,14 @@ struct Reply {
     json: Value,
 }
 
-async fn send(app: &TestApp, path: &str, key: Option<&str>, content_type: &str, body: Vec<u8>, extra: &[(&str, &str)]) -> Reply {
+async fn send(
+    app: &TestApp,
+    path: &str,
+    key: Option<&str>,
+    content_type: &str,
+    body: Vec<u8>,
+    extra: &[(&str, &str)],
+) -> Reply {
     let mut req = Request::post(path).header("content-type", content_type);
     if let Some(k) = key {
         req = req.header("x-api-key", k);
@@ -96,7 +103,12 @@ async fn verify_json_with_base64_base64url_and_data_url() {
 async fn partial_failures_are_in_band() {
     let app = TestApp::spawn().await;
     // Document without a portrait or MRZ, selfie without a face.
-    let r = post_json(&app, "/v1/identity/verify", json!({"documentImage": b64(&blank_png()), "faceImage": b64(&blank_png())})).await;
+    let r = post_json(
+        &app,
+        "/v1/identity/verify",
+        json!({"documentImage": b64(&blank_png()), "faceImage": b64(&blank_png())}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
     let j = &r.json;
     assert_eq!(j["verified"], false);
@@ -111,7 +123,12 @@ async fn partial_failures_are_in_band() {
 #[tokio::test]
 async fn different_people_do_not_match() {
     let app = TestApp::spawn().await;
-    let r = post_json(&app, "/v1/identity/verify", json!({"documentImage": b64(&document_png(0)), "faceImage": b64(&selfie_png(255))})).await;
+    let r = post_json(
+        &app,
+        "/v1/identity/verify",
+        json!({"documentImage": b64(&document_png(0)), "faceImage": b64(&selfie_png(255))}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json["verified"], false);
     assert_eq!(r.json["faceMatch"]["isMatch"], false);
@@ -121,7 +138,12 @@ async fn different_people_do_not_match() {
 #[tokio::test]
 async fn document_type_mismatch_is_reported_not_overridden() {
     let app = TestApp::spawn().await;
-    let r = post_json(&app, "/v1/document/scan", json!({"documentImage": b64(&document_png(1)), "documentType": "drivers_license"})).await;
+    let r = post_json(
+        &app,
+        "/v1/document/scan",
+        json!({"documentImage": b64(&document_png(1)), "documentType": "drivers_license"}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
     assert_eq!(r.json["document"]["error"]["code"], "document_type_mismatch");
     assert_eq!(r.json["document"]["documentType"], "passport");
@@ -136,12 +158,22 @@ async fn single_endpoints() {
     assert_eq!(r.json["faceDetection"]["faces"][0]["landmarks"].as_array().unwrap().len(), 5);
     assert_eq!(r.json["faceDetection"]["quality"]["reasons"], json!(["face_too_small"]));
 
-    let r = post_json(&app, "/v1/face/compare", json!({"sourceImage": b64(&selfie_png(3)), "targetImage": b64(&selfie_png(3))})).await;
+    let r = post_json(
+        &app,
+        "/v1/face/compare",
+        json!({"sourceImage": b64(&selfie_png(3)), "targetImage": b64(&selfie_png(3))}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
     assert_eq!(r.json["faceMatch"]["isMatch"], true);
     assert_eq!(r.json["faceMatch"]["model"]["targetFmr"], 0.001);
 
-    let r = post_json(&app, "/v1/face/compare", json!({"sourceImage": b64(&blank_png()), "targetImage": b64(&selfie_png(3))})).await;
+    let r = post_json(
+        &app,
+        "/v1/face/compare",
+        json!({"sourceImage": b64(&blank_png()), "targetImage": b64(&selfie_png(3))}),
+    )
+    .await;
     assert_eq!(r.json["faceMatch"]["error"]["code"], "no_face_detected");
 
     let r = post_json(&app, "/v1/document/scan", json!({"documentImage": b64(&document_png(1))})).await;
@@ -154,7 +186,8 @@ async fn auth_failures_look_the_same() {
     let app = TestApp::spawn().await;
     let body = json!({"image": b64(&selfie_png(1))}).to_string().into_bytes();
     let missing = send(&app, "/v1/face/detect", None, "application/json", body.clone(), &[]).await;
-    let wrong = send(&app, "/v1/face/detect", Some("idv_nope_nothing"), "application/json", body.clone(), &[]).await;
+    let wrong =
+        send(&app, "/v1/face/detect", Some("idv_nope_nothing"), "application/json", body.clone(), &[]).await;
     let malformed = send(&app, "/v1/face/detect", Some("x"), "application/json", body, &[]).await;
     for r in [&missing, &wrong, &malformed] {
         assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized");
@@ -168,22 +201,44 @@ async fn bad_input_is_400_and_changes_nothing() {
     let app = TestApp::spawn().await;
     let before = app.balance().await;
     let cases: Vec<(Value, &str)> = vec![
-        (json!({"documentImage": b64(&document_png(1)), "faceImage": b64(&selfie_png(1)), "documentType": "visa"}), "invalid_document_type"),
+        (
+            json!({"documentImage": b64(&document_png(1)), "faceImage": b64(&selfie_png(1)), "documentType": "visa"}),
+            "invalid_document_type",
+        ),
         (json!({"documentImage": b64(&document_png(1))}), "missing_field"),
-        (json!({"documentImage": b64(&document_png(1)), "faceImage": b64(b"GIF89a-not-supported")}), "unsupported_image_format"),
+        (
+            json!({"documentImage": b64(&document_png(1)), "faceImage": b64(b"GIF89a-not-supported")}),
+            "unsupported_image_format",
+        ),
         (json!({"documentImage": b64(&document_png(1)), "faceImage": "!!!"}), "invalid_base64"),
-        (json!({"documentImage": b64(&document_png(1)), "faceImage": b64(&selfie_png(1)), "extra": "x"}), "unknown_field"),
+        (
+            json!({"documentImage": b64(&document_png(1)), "faceImage": b64(&selfie_png(1)), "extra": "x"}),
+            "unknown_field",
+        ),
         (json!({"documentImage": 5, "faceImage": b64(&selfie_png(1))}), "invalid_field"),
     ];
     for (body, code) in cases {
         let r = post_json(&app, "/v1/identity/verify", body).await;
         assert_error(&r, StatusCode::BAD_REQUEST, code);
     }
-    let r = send(&app, "/v1/identity/verify", Some(&app.api_key.clone()), "application/json", b"{not json".to_vec(), &[]).await;
+    let r = send(
+        &app,
+        "/v1/identity/verify",
+        Some(&app.api_key.clone()),
+        "application/json",
+        b"{not json".to_vec(),
+        &[],
+    )
+    .await;
     assert_error(&r, StatusCode::BAD_REQUEST, "invalid_json");
-    let r = send(&app, "/v1/identity/verify", Some(&app.api_key.clone()), "text/plain", b"hello".to_vec(), &[]).await;
+    let r =
+        send(&app, "/v1/identity/verify", Some(&app.api_key.clone()), "text/plain", b"hello".to_vec(), &[])
+            .await;
     assert_error(&r, StatusCode::BAD_REQUEST, "unsupported_content_type");
-    let (ct, body) = multipart(&[("faceImage", Some("a.png"), &selfie_png(1)), ("faceImage", Some("b.png"), &selfie_png(1))]);
+    let (ct, body) = multipart(&[
+        ("faceImage", Some("a.png"), &selfie_png(1)),
+        ("faceImage", Some("b.png"), &selfie_png(1)),
+    ]);
     let r = send(&app, "/v1/identity/verify", Some(&app.api_key.clone()), &ct, body, &[]).await;
     assert_error(&r, StatusCode::BAD_REQUEST, "duplicate_field");
     // A truncated PNG decodes to nothing.
@@ -196,7 +251,11 @@ async fn bad_input_is_400_and_changes_nothing() {
 
 #[tokio::test]
 async fn oversized_images_are_refused() {
-    let app = TestApp::with(Options { env: vec![("IDVERIFY_MAX_IMAGE_BYTES", "1000".into())], ..Default::default() }).await;
+    let app = TestApp::with(Options {
+        env: vec![("IDVERIFY_MAX_IMAGE_BYTES", "1000".into())],
+        ..Default::default()
+    })
+    .await;
     let big = image_bytes(true, false, false, 1, ImageFormat::Png);
     let mut padded = big.clone();
     padded.resize(5000, 0);
@@ -210,7 +269,12 @@ async fn oversized_images_are_refused() {
 #[tokio::test]
 async fn insufficient_tokens_is_402_and_runs_nothing() {
     let app = TestApp::with(Options { tokens: 2, ..Default::default() }).await;
-    let r = post_json(&app, "/v1/identity/verify", json!({"documentImage": b64(&document_png(1)), "faceImage": b64(&selfie_png(1))})).await;
+    let r = post_json(
+        &app,
+        "/v1/identity/verify",
+        json!({"documentImage": b64(&document_png(1)), "faceImage": b64(&selfie_png(1))}),
+    )
+    .await;
     assert_error(&r, StatusCode::PAYMENT_REQUIRED, "insufficient_tokens");
     assert_eq!(app.balance().await, 2);
     assert_eq!(app.document.calls.load(std::sync::atomic::Ordering::SeqCst), 0);
@@ -225,15 +289,27 @@ async fn idempotency_key_replays_without_charging_twice() {
     let app = TestApp::spawn().await;
     let body = json!({"image": b64(&selfie_png(4))}).to_string().into_bytes();
     let key = app.api_key.clone();
-    let first = send(&app, "/v1/face/detect", Some(&key), "application/json", body.clone(), &[("idempotency-key", "abc-1")]).await;
-    let second = send(&app, "/v1/face/detect", Some(&key), "application/json", body, &[("idempotency-key", "abc-1")]).await;
+    let first = send(
+        &app,
+        "/v1/face/detect",
+        Some(&key),
+        "application/json",
+        body.clone(),
+        &[("idempotency-key", "abc-1")],
+    )
+    .await;
+    let second =
+        send(&app, "/v1/face/detect", Some(&key), "application/json", body, &[("idempotency-key", "abc-1")])
+            .await;
     assert_eq!(first.status, StatusCode::OK);
     assert_eq!(second.status, StatusCode::OK);
     assert_eq!(first.json, second.json, "the stored response is replayed");
     assert_eq!(second.headers["idempotent-replayed"], "true");
     assert_eq!(app.balance().await, 999);
     let other = json!({"image": b64(&selfie_png(5))}).to_string().into_bytes();
-    let r = send(&app, "/v1/face/detect", Some(&key), "application/json", other, &[("idempotency-key", "abc-1")]).await;
+    let r =
+        send(&app, "/v1/face/detect", Some(&key), "application/json", other, &[("idempotency-key", "abc-1")])
+            .await;
     assert_error(&r, StatusCode::CONFLICT, "idempotency_conflict");
     assert_eq!(app.balance().await, 999);
 }
@@ -241,7 +317,10 @@ async fn idempotency_key_replays_without_charging_twice() {
 #[tokio::test]
 async fn rate_limit_is_429_with_headers() {
     let app = TestApp::with(Options {
-        env: vec![("IDVERIFY_RATE_LIMIT_BURST", "2".into()), ("IDVERIFY_RATE_LIMIT_PER_SECOND", "0.1".into())],
+        env: vec![
+            ("IDVERIFY_RATE_LIMIT_BURST", "2".into()),
+            ("IDVERIFY_RATE_LIMIT_PER_SECOND", "0.1".into()),
+        ],
         ..Default::default()
     })
     .await;
@@ -278,7 +357,11 @@ async fn overload_is_503_with_retry_after_and_refunded() {
 
 #[tokio::test]
 async fn an_engine_panic_is_a_500_and_refunded() {
-    let app = TestApp::with(Options { face: FakeFaceEngine { panic_on_detect: true, ..Default::default() }, ..Default::default() }).await;
+    let app = TestApp::with(Options {
+        face: FakeFaceEngine { panic_on_detect: true, ..Default::default() },
+        ..Default::default()
+    })
+    .await;
     let r = post_json(&app, "/v1/face/detect", json!({"image": b64(&selfie_png(1))})).await;
     assert_error(&r, StatusCode::INTERNAL_SERVER_ERROR, "internal_error");
     assert!(!r.json.to_string().contains("fake engine panic"), "internal causes are not returned");
@@ -290,7 +373,12 @@ async fn unknown_routes_and_methods_use_the_error_body() {
     let app = TestApp::spawn().await;
     let r = send(&app, "/v1/nope", None, "application/json", vec![], &[]).await;
     assert_error(&r, StatusCode::NOT_FOUND, "not_found");
-    let response = app.router.clone().oneshot(Request::get("/v1/face/detect").body(Body::empty()).unwrap()).await.unwrap();
+    let response = app
+        .router
+        .clone()
+        .oneshot(Request::get("/v1/face/detect").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
 
@@ -305,14 +393,21 @@ async fn ops_endpoints() {
     let _ = post_json(&app, "/v1/face/detect", json!({"image": b64(&selfie_png(1))})).await;
     let (status, metrics) = get(&app, "/metrics").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(metrics.contains("idverify_http_requests_total{route=\"/v1/face/detect\",status=\"200\"} 1"), "{metrics}");
-    assert!(metrics.contains("idverify_engine_stage_duration_seconds_count{stage=\"face_detect\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("idverify_http_requests_total{route=\"/v1/face/detect\",status=\"200\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("idverify_engine_stage_duration_seconds_count{stage=\"face_detect\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
 async fn security_headers_are_set() {
     let app = TestApp::spawn().await;
-    let response = app.router.clone().oneshot(Request::get("/healthz").body(Body::empty()).unwrap()).await.unwrap();
+    let response =
+        app.router.clone().oneshot(Request::get("/healthz").body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(response.headers()["x-content-type-options"], "nosniff");
     assert_eq!(response.headers()["cache-control"], "no-store");
     assert!(!response.headers().contains_key("server"));

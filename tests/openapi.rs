@@ -12,14 +12,27 @@ fn openapi_document_matches_the_snapshot() {
         return;
     }
     let expected = std::fs::read_to_string(SNAPSHOT).expect("snapshot missing: run with UPDATE_SNAPSHOTS=1");
-    assert!(text == expected, "the API contract changed: review, then UPDATE_SNAPSHOTS=1 cargo test --test openapi");
+    assert!(
+        text == expected,
+        "the API contract changed: review, then UPDATE_SNAPSHOTS=1 cargo test --test openapi"
+    );
 }
 
 #[test]
 fn openapi_is_3_1_and_lists_every_endpoint() {
     let doc = serde_json::to_value(idverify::http::openapi::document()).unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
-    for path in ["/v1/identity/verify", "/v1/document/scan", "/v1/face/detect", "/v1/face/compare", "/v1/uploads", "/healthz", "/readyz", "/metrics", "/openapi.json"] {
+    for path in [
+        "/v1/identity/verify",
+        "/v1/document/scan",
+        "/v1/face/detect",
+        "/v1/face/compare",
+        "/v1/uploads",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+    ] {
         assert!(doc["paths"].get(path).is_some(), "{path} missing");
     }
     let verify = &doc["components"]["schemas"]["VerifyResponse"]["properties"];

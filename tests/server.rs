@@ -22,7 +22,12 @@ async fn in_flight_requests_finish_during_graceful_shutdown() {
         let client = client.clone();
         let key = app.api_key.clone();
         async move {
-            client.post(format!("http://{addr}/v1/face/detect")).header("x-api-key", key).json(&body).send().await
+            client
+                .post(format!("http://{addr}/v1/face/detect"))
+                .header("x-api-key", key)
+                .json(&body)
+                .send()
+                .await
         }
     });
     tokio::time::sleep(Duration::from_millis(200)).await;

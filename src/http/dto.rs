@@ -83,7 +83,11 @@ impl DocumentBlock {
             confidence: if scan.error.is_some() { 0.0 } else { round2(scan.confidence) },
             source: scan.source.map(str::to_string),
             checks_passed: scan.error.is_none() && scan.checks_passed,
-            checks: scan.checks.iter().map(|c| CheckDto { name: c.name.to_string(), passed: c.passed }).collect(),
+            checks: scan
+                .checks
+                .iter()
+                .map(|c| CheckDto { name: c.name.to_string(), passed: c.passed })
+                .collect(),
             reasons: scan.reasons.iter().map(|r| r.to_string()).collect(),
             error: scan
                 .error
@@ -93,7 +97,11 @@ impl DocumentBlock {
     }
 
     pub fn summary(&self) -> DocumentSummary {
-        DocumentSummary { read: self.error.is_none(), checks_passed: self.checks_passed, confidence: self.confidence }
+        DocumentSummary {
+            read: self.error.is_none(),
+            checks_passed: self.checks_passed,
+            confidence: self.confidence,
+        }
     }
 }
 
@@ -129,7 +137,12 @@ impl From<&Face> for FaceDto {
     fn from(f: &Face) -> Self {
         let r = |v: f32| (v * 10.0).round() / 10.0;
         FaceDto {
-            bounding_box: BoundingBoxDto { x: r(f.bbox.x), y: r(f.bbox.y), width: r(f.bbox.width), height: r(f.bbox.height) },
+            bounding_box: BoundingBoxDto {
+                x: r(f.bbox.x),
+                y: r(f.bbox.y),
+                width: r(f.bbox.width),
+                height: r(f.bbox.height),
+            },
             landmarks: f.landmarks.iter().map(|p| [r(p[0]), r(p[1])]).collect(),
             confidence: round2(f.score * 100.0),
         }
@@ -327,7 +340,12 @@ impl CompareResponse {
             }
             MatchOutcome::Failed(_) => (None, None),
         };
-        CompareResponse { request_id, face_match: FaceMatchBlock::from_outcome(outcome, model), source_face, target_face }
+        CompareResponse {
+            request_id,
+            face_match: FaceMatchBlock::from_outcome(outcome, model),
+            source_face,
+            target_face,
+        }
     }
 }
 

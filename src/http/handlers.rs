@@ -43,7 +43,11 @@ fn parse_document_type(value: Option<String>) -> Result<RequestedType, ApiError>
     ),
     security(("api_key" = []))
 )]
-pub async fn verify(State(state): State<AppState>, tenant: Tenant, mut fields: Fields) -> Result<Json<VerifyResponse>, ApiError> {
+pub async fn verify(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    mut fields: Fields,
+) -> Result<Json<VerifyResponse>, ApiError> {
     fields.only(&["documentImage", "faceImage", "documentType"])?;
     let max = state.max_image_bytes();
     let input = VerifyInput {
@@ -64,7 +68,11 @@ pub async fn verify(State(state): State<AppState>, tenant: Tenant, mut fields: F
         (status = 500, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("api_key" = []))
 )]
-pub async fn scan(State(state): State<AppState>, tenant: Tenant, mut fields: Fields) -> Result<Json<ScanResponse>, ApiError> {
+pub async fn scan(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    mut fields: Fields,
+) -> Result<Json<ScanResponse>, ApiError> {
     fields.only(&["documentImage", "documentType"])?;
     let requested = parse_document_type(fields.optional_text("documentType")?)?;
     let image = fields.image("documentImage", state.max_image_bytes())?;
@@ -81,7 +89,11 @@ pub async fn scan(State(state): State<AppState>, tenant: Tenant, mut fields: Fie
         (status = 500, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("api_key" = []))
 )]
-pub async fn detect(State(state): State<AppState>, tenant: Tenant, mut fields: Fields) -> Result<Json<DetectResponse>, ApiError> {
+pub async fn detect(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    mut fields: Fields,
+) -> Result<Json<DetectResponse>, ApiError> {
     fields.only(&["image"])?;
     let image = fields.image("image", state.max_image_bytes())?;
     let outcome = state.service.detect(&tenant.org_id, image).await?;
@@ -100,7 +112,11 @@ pub async fn detect(State(state): State<AppState>, tenant: Tenant, mut fields: F
         (status = 500, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("api_key" = []))
 )]
-pub async fn compare(State(state): State<AppState>, tenant: Tenant, mut fields: Fields) -> Result<Json<CompareResponse>, ApiError> {
+pub async fn compare(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    mut fields: Fields,
+) -> Result<Json<CompareResponse>, ApiError> {
     fields.only(&["sourceImage", "targetImage"])?;
     let max = state.max_image_bytes();
     let source = fields.image("sourceImage", max)?;
@@ -117,16 +133,21 @@ pub async fn compare(State(state): State<AppState>, tenant: Tenant, mut fields: 
         (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("api_key" = []))
 )]
-pub async fn create_upload(State(state): State<AppState>, tenant: Tenant, mut fields: Fields) -> Result<Json<UploadResponse>, ApiError> {
+pub async fn create_upload(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    mut fields: Fields,
+) -> Result<Json<UploadResponse>, ApiError> {
     fields.only(&["contentType"])?;
     let content_type = fields.optional_text("contentType")?.unwrap_or_else(|| "image/jpeg".into());
     let objects = state.objects.as_ref().ok_or_else(|| {
         ApiError::invalid("s3_not_configured", "S3 is not configured on this server (see s3_bucket)")
     })?;
     let upload = objects.presign_upload(&tenant.org_id, &content_type).await.map_err(|e| match e {
-        idverify_objects::ObjectError::InvalidContentType(_) => {
-            ApiError::invalid("unsupported_content_type", "contentType must be image/jpeg, image/png or image/webp")
-        }
+        idverify_objects::ObjectError::InvalidContentType(_) => ApiError::invalid(
+            "unsupported_content_type",
+            "contentType must be image/jpeg, image/png or image/webp",
+        ),
         idverify_objects::ObjectError::Unavailable(reason) => {
             tracing::warn!(%reason, "presign failed");
             ApiError::DependencyUnavailable

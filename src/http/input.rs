@@ -36,7 +36,10 @@ pub struct FieldLimit(pub u64);
 impl Fields {
     fn push(&mut self, name: String, value: FieldValue) -> Result<(), ApiError> {
         if self.0.iter().any(|(n, _)| *n == name) {
-            return Err(ApiError::invalid("duplicate_field", format!("field `{name}` appears more than once")));
+            return Err(ApiError::invalid(
+                "duplicate_field",
+                format!("field `{name}` appears more than once"),
+            ));
         }
         self.0.push((name, value));
         Ok(())
@@ -156,12 +159,8 @@ impl<S: Send + Sync> FromRequest<S> for Fields {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let limit = req.extensions().get::<FieldLimit>().copied().unwrap_or(FieldLimit(15_000_000));
-        let content_type = req
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let content_type =
+            req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
         if content_type.starts_with("multipart/form-data") {
             let multipart = Multipart::from_request(req, state)
                 .await
@@ -210,8 +209,9 @@ async fn read_multipart(mut multipart: Multipart, limit: FieldLimit) -> Result<F
         let value = if is_file {
             FieldValue::File(bytes)
         } else {
-            let text = String::from_utf8(bytes.to_vec())
-                .map_err(|_| ApiError::invalid("invalid_field", format!("field `{name}` is not valid UTF-8 text")))?;
+            let text = String::from_utf8(bytes.to_vec()).map_err(|_| {
+                ApiError::invalid("invalid_field", format!("field `{name}` is not valid UTF-8 text"))
+            })?;
             FieldValue::Text(text)
         };
         fields.push(name, value)?;
@@ -220,7 +220,10 @@ async fn read_multipart(mut multipart: Multipart, limit: FieldLimit) -> Result<F
 }
 
 /// Reads a part chunk by chunk; `None` as soon as it passes `cap` bytes.
-async fn read_capped(mut field: axum::extract::multipart::Field<'_>, cap: u64) -> Result<Option<Bytes>, ApiError> {
+async fn read_capped(
+    mut field: axum::extract::multipart::Field<'_>,
+    cap: u64,
+) -> Result<Option<Bytes>, ApiError> {
     let mut buffer = Vec::new();
     loop {
         match field.chunk().await {
@@ -246,7 +249,9 @@ fn multipart_error(text: &str) -> ApiError {
 
 pub fn parse_json(body: &[u8]) -> Result<Fields, ApiError> {
     let pairs: JsonPairs = serde_json::from_slice(body).map_err(|e| {
-        let what = if e.is_data() { "body must be a JSON object".to_string() } else {
+        let what = if e.is_data() {
+            "body must be a JSON object".to_string()
+        } else {
             format!("body is not valid JSON: {}", e.classify_name())
         };
         ApiError::invalid("invalid_json", what)
@@ -255,7 +260,10 @@ pub fn parse_json(body: &[u8]) -> Result<Fields, ApiError> {
     let mut seen = std::collections::HashSet::new();
     for (name, value) in pairs.0 {
         if !seen.insert(name.clone()) {
-            return Err(ApiError::invalid("duplicate_field", format!("field `{}` appears more than once", truncate(&name, 40))));
+            return Err(ApiError::invalid(
+                "duplicate_field",
+                format!("field `{}` appears more than once", truncate(&name, 40)),
+            ));
         }
         match value {
             serde_json::Value::String(s) => fields.push(name, FieldValue::Text(s))?,
@@ -327,7 +335,12 @@ mod tests {
         assert_eq!(decode_base64(standard.trim_end_matches('=')).unwrap(), bytes);
         assert_eq!(decode_base64(&url).unwrap(), bytes);
         assert_eq!(decode_base64(&format!("{url}=")), decode_base64(&format!("{url}=")));
-        let wrapped: String = standard.as_bytes().chunks(76).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join("\r\n");
+        let wrapped: String = standard
+            .as_bytes()
+            .chunks(76)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect::<Vec<_>>()
+            .join("\r\n");
         assert_eq!(decode_base64(&wrapped).unwrap(), bytes);
         assert!(decode_base64("a+b-").is_none(), "mixed alphabets are refused");
         assert!(decode_base64("not base64!").is_none());
@@ -345,11 +358,16 @@ mod tests {
     #[test]
     fn s3_references_are_recognized_by_scheme_only() {
         match parse_text_image("documentImage", "s3://bucket/orgs/o1/uploads/abc", MB15).unwrap() {
-            ImageInput::S3(r) => assert_eq!((r.bucket.as_str(), r.key.as_str()), ("bucket", "orgs/o1/uploads/abc")),
+            ImageInput::S3(r) => {
+                assert_eq!((r.bucket.as_str(), r.key.as_str()), ("bucket", "orgs/o1/uploads/abc"))
+            }
             other => panic!("{other:?}"),
         }
         // Path tricks parse; the object store refuses them at read time (also 403).
-        assert!(matches!(parse_text_image("documentImage", "s3://bucket/orgs/o1/../o2/x", MB15), Ok(ImageInput::S3(_))));
+        assert!(matches!(
+            parse_text_image("documentImage", "s3://bucket/orgs/o1/../o2/x", MB15),
+            Ok(ImageInput::S3(_))
+        ));
         assert!(matches!(parse_text_image("documentImage", "s3://", MB15), Err(ApiError::S3Forbidden)));
         // Looks like a key but has no scheme: treated as base64, which it is not.
         assert!(matches!(
@@ -369,10 +387,19 @@ mod tests {
         let mut f = parse_json(br#"{"image":"aGk=","documentType":null}"#).unwrap();
         assert_eq!(f.take("image"), Some(FieldValue::Text("aGk=".into())));
         assert!(matches!(parse_json(b"[1,2]"), Err(ApiError::InvalidBody { code: "invalid_json", .. })));
-        assert!(matches!(parse_json(br#"{"image":5}"#), Err(ApiError::InvalidBody { code: "invalid_field", .. })));
-        assert!(matches!(parse_json(b"{\"image\":"), Err(ApiError::InvalidBody { code: "invalid_json", .. })));
+        assert!(matches!(
+            parse_json(br#"{"image":5}"#),
+            Err(ApiError::InvalidBody { code: "invalid_field", .. })
+        ));
+        assert!(matches!(
+            parse_json(b"{\"image\":"),
+            Err(ApiError::InvalidBody { code: "invalid_json", .. })
+        ));
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-        assert!(matches!(parse_json(deep.as_bytes()), Err(ApiError::InvalidBody { code: "invalid_json", .. })));
+        assert!(matches!(
+            parse_json(deep.as_bytes()),
+            Err(ApiError::InvalidBody { code: "invalid_json", .. })
+        ));
         let dup = br#"{"image":"a","image":"b"}"#;
         assert!(matches!(parse_json(dup), Err(ApiError::InvalidBody { code: "duplicate_field", .. })));
     }

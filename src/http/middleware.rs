@@ -134,10 +134,16 @@ fn rate_headers(headers: &mut HeaderMap, d: &RateDecision) {
 /// An `Idempotency-Key` is 1 to 255 visible ASCII characters.
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get(IDEMPOTENCY_HEADER) else { return Ok(None) };
-    let valid = value.to_str().ok().filter(|s| !s.is_empty() && s.len() <= 255 && s.bytes().all(|b| b.is_ascii_graphic()));
+    let valid = value
+        .to_str()
+        .ok()
+        .filter(|s| !s.is_empty() && s.len() <= 255 && s.bytes().all(|b| b.is_ascii_graphic()));
     match valid {
         Some(s) => Ok(Some(s.to_string())),
-        None => Err(ApiError::invalid("invalid_idempotency_key", "Idempotency-Key must be 1 to 255 visible ASCII characters")),
+        None => Err(ApiError::invalid(
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1 to 255 visible ASCII characters",
+        )),
     }
 }
 
@@ -151,13 +157,15 @@ pub async fn tenant_gate(State(state): State<AppState>, req: Request, next: Next
 async fn gate(state: AppState, mut req: Request, next: Next) -> Result<Response, ApiError> {
     // 401: same answer and the same work for missing, malformed, unknown and revoked keys.
     let presented = req.headers().get(API_KEY_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    let principal = state.store.authenticate(&presented).await.map_err(store_error)?.ok_or(ApiError::Unauthorized)?;
+    let principal =
+        state.store.authenticate(&presented).await.map_err(store_error)?.ok_or(ApiError::Unauthorized)?;
     let org_id = principal.org_id.clone();
 
     // 429
     let decision = state.store.check_rate_limit(&org_id, state.rate_policy()).await.map_err(store_error)?;
     if !decision.allowed {
-        let mut response = ApiError::RateLimited { retry_after: decision.retry_after_seconds.max(1) }.into_response();
+        let mut response =
+            ApiError::RateLimited { retry_after: decision.retry_after_seconds.max(1) }.into_response();
         rate_headers(response.headers_mut(), &decision);
         return Ok(response);
     }
@@ -173,14 +181,17 @@ async fn gate(state: AppState, mut req: Request, next: Next) -> Result<Response,
         let mut hasher = Sha256::new();
         hasher.update(path.as_bytes());
         hasher.update([0]);
-        hasher.update(parts.headers.get(axum::http::header::CONTENT_TYPE).map(|v| v.as_bytes()).unwrap_or(b""));
+        hasher
+            .update(parts.headers.get(axum::http::header::CONTENT_TYPE).map(|v| v.as_bytes()).unwrap_or(b""));
         hasher.update([0]);
         hasher.update(&bytes);
         let fingerprint = hex(&hasher.finalize());
         match state.store.idempotency_begin(&org_id, key, &fingerprint).await.map_err(store_error)? {
             IdempotencyBegin::Started => {}
             IdempotencyBegin::Replay(stored) => return Ok(replay(stored, &decision)),
-            IdempotencyBegin::InProgress | IdempotencyBegin::Mismatch => return Err(ApiError::IdempotencyConflict),
+            IdempotencyBegin::InProgress | IdempotencyBegin::Mismatch => {
+                return Err(ApiError::IdempotencyConflict);
+            }
         }
         req = Request::from_parts(parts, Body::from(bytes));
     }
@@ -251,7 +262,9 @@ fn replay(stored: StoredResponse, decision: &RateDecision) -> Response {
     if let Ok(ct) = HeaderValue::from_str(&stored.content_type) {
         response.headers_mut().insert(axum::http::header::CONTENT_TYPE, ct);
     }
-    response.headers_mut().insert(HeaderName::from_static("idempotent-replayed"), HeaderValue::from_static("true"));
+    response
+        .headers_mut()
+        .insert(HeaderName::from_static("idempotent-replayed"), HeaderValue::from_static("true"));
     rate_headers(response.headers_mut(), decision);
     response
 }

@@ -15,9 +15,7 @@ use std::time::Duration;
 use axum::Router;
 use chrono::NaiveDate;
 use idverify::config::{Config, Overrides};
-use idverify::engines::{
-    DocumentScan, DocumentScanner, EngineFailure, Engines, FaceAnalyzer, RequestedType,
-};
+use idverify::engines::{DocumentScan, DocumentScanner, EngineFailure, Engines, FaceAnalyzer, RequestedType};
 use idverify_document::{Check, DocumentFields, DocumentType, ScanError};
 use idverify_face::{BoundingBox, Embedding, Face, FaceQuality, MatchScore, ModelInfo};
 use idverify_store::{Store, StoreConfig};
@@ -95,7 +93,12 @@ pub const FAKE_NAME: &str = "ANNA MARIA ERIKSSON";
 pub const FAKE_DOC_NUMBER: &str = "L898902C3";
 
 impl DocumentScanner for FakeDocumentScanner {
-    fn scan(&self, image: &RgbImage, requested: RequestedType, _today: NaiveDate) -> Result<DocumentScan, EngineFailure> {
+    fn scan(
+        &self,
+        image: &RgbImage,
+        requested: RequestedType,
+        _today: NaiveDate,
+    ) -> Result<DocumentScan, EngineFailure> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if image.get_pixel(0, 0)[2] != 255 {
             return Ok(DocumentScan {
@@ -106,7 +109,10 @@ impl DocumentScanner for FakeDocumentScanner {
                 checks: vec![],
                 reasons: vec![],
                 checks_passed: false,
-                error: Some(ScanError { code: "no_document_found", message: "no MRZ or barcode found".into() }),
+                error: Some(ScanError {
+                    code: "no_document_found",
+                    message: "no MRZ or barcode found".into(),
+                }),
             });
         }
         let mismatch = !matches!(requested, RequestedType::Auto | RequestedType::Passport);
@@ -140,7 +146,11 @@ impl DocumentScanner for FakeDocumentScanner {
 /// A tiny PNG/JPEG whose pixel (0,0) carries the fake flags and pixel (1,1) the identity.
 pub fn image_bytes(face: bool, portrait: bool, passport: bool, identity: u8, format: ImageFormat) -> Vec<u8> {
     let mut img = RgbImage::from_pixel(32, 32, Rgb([10, 10, 10]));
-    img.put_pixel(0, 0, Rgb([if face { 255 } else { 0 }, if portrait { 255 } else { 0 }, if passport { 255 } else { 0 }]));
+    img.put_pixel(
+        0,
+        0,
+        Rgb([if face { 255 } else { 0 }, if portrait { 255 } else { 0 }, if passport { 255 } else { 0 }]),
+    );
     img.put_pixel(1, 1, Rgb([identity, 0, 0]));
     let mut out = Cursor::new(Vec::new());
     image::DynamicImage::ImageRgb8(img).write_to(&mut out, format).unwrap();
@@ -191,12 +201,32 @@ pub struct Options {
     pub tokens: i64,
     pub env: Vec<(&'static str, String)>,
     pub face: FakeFaceEngine,
+    /// Use the PostgreSQL server named by `IDVERIFY_TEST_DATABASE_URL` instead of SQLite.
+    pub postgres: bool,
+    /// Use the S3 server named by `IDVERIFY_TEST_S3_*`.
+    pub s3: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { tokens: 1000, env: vec![], face: FakeFaceEngine::default() }
+        Options { tokens: 1000, env: vec![], face: FakeFaceEngine::default(), postgres: false, s3: false }
     }
+}
+
+pub fn test_database_url() -> Option<String> {
+    std::env::var("IDVERIFY_TEST_DATABASE_URL").ok().filter(|s| !s.is_empty())
+}
+
+/// `IDVERIFY_TEST_S3_*` as `IDVERIFY_S3_*` config entries, when a test S3 server is running.
+pub fn test_s3_env() -> Option<Vec<(String, String)>> {
+    std::env::var("IDVERIFY_TEST_S3_ENDPOINT").ok().filter(|s| !s.is_empty())?;
+    Some(
+        std::env::vars()
+            .filter_map(|(k, v)| {
+                k.strip_prefix("IDVERIFY_TEST_S3_").map(|rest| (format!("IDVERIFY_S3_{rest}"), v))
+            })
+            .collect(),
+    )
 }
 
 impl TestApp {
@@ -213,14 +243,23 @@ impl TestApp {
             ("IDVERIFY_RATE_LIMIT_PER_SECOND".into(), "1000".into()),
         ];
         env.extend(options.env.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        if options.s3 {
+            env.extend(test_s3_env().expect("IDVERIFY_TEST_S3_ENDPOINT must be set for an S3 test"));
+        }
         let config = Config::load_from(&Overrides::default(), env).unwrap();
-        let store = Store::connect(&StoreConfig { data_dir: dir.0.clone(), database_url: None }).await.unwrap();
+        let database_url = if options.postgres {
+            Some(test_database_url().expect("IDVERIFY_TEST_DATABASE_URL must be set for a PostgreSQL test"))
+        } else {
+            None
+        };
+        let store = Store::connect(&StoreConfig { data_dir: dir.0.clone(), database_url }).await.unwrap();
+        let objects = idverify::app::connect_objects(&config).await.unwrap();
         let org = store.create_org(&format!("org-{}", uuid_like()), options.tokens).await.unwrap();
         let key = store.create_key(&org.id, "test").await.unwrap();
         let face = Arc::new(options.face);
         let document = Arc::new(FakeDocumentScanner::default());
         let engines = Engines { face: face.clone(), document: document.clone() };
-        let state = idverify::app::build_state(config.clone(), engines, store.clone(), None);
+        let state = idverify::app::build_state(config.clone(), engines, store.clone(), objects);
         TestApp {
             router: idverify::http::router(state),
             store,
@@ -238,7 +277,10 @@ impl TestApp {
     }
 
     /// The same app served on an ephemeral port, for tests that need a real socket.
-    pub async fn serve(&self, shutdown: tokio::sync::oneshot::Receiver<()>) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    pub async fn serve(
+        &self,
+        shutdown: tokio::sync::oneshot::Receiver<()>,
+    ) -> (SocketAddr, tokio::task::JoinHandle<()>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let router = self.router.clone();
@@ -256,7 +298,12 @@ impl TestApp {
 
 pub fn uuid_like() -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
-    format!("{}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst), chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0))
+    format!(
+        "{}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+    )
 }
 
 /// Builds a multipart/form-data body: `(name, Some(filename), bytes)` for files, `None` for text.

@@ -251,6 +251,17 @@ mod tests {
         assert!((p[0] - 30.0).abs() < 1e-3 && (p[1] - 40.0).abs() < 1e-3 && p[2] == 7.0);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn align_never_panics(pts in proptest::collection::vec(-1e6f32..1e6f32, 10), w in 0u32..40, h in 0u32..40) {
+            let img = RgbImage::new(w, h);
+            let lm = [[pts[0], pts[1]], [pts[2], pts[3]], [pts[4], pts[5]], [pts[6], pts[7]], [pts[8], pts[9]]];
+            if let Some(chip) = align_chip(&img, &lm) {
+                proptest::prop_assert_eq!(chip.len(), 150 * 150);
+            }
+        }
+    }
+
     #[test]
     fn large_face_is_reduced_before_warp() {
         // Template scaled by 4: chip should still map (30,40) to the source (120,160) colour.

@@ -257,7 +257,8 @@ pub fn fit_scored(
         .unwrap_or_default();
     dirs.reverse();
     let file = pairs_csv.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    let version = format!("dlib-r1-{}-{}g{}i", dirs.join("-"), genuine.len(), impostor.len());
+    let version =
+        format!("dlib-r1-{}-{}-{}g{}i", crate::PIPELINE_ID, dirs.join("-"), genuine.len(), impostor.len());
     let fitted_on = format!("{}/{file}", dirs.join("/"));
     let cal = fit_from_distances(&genuine, &impostor, &version, crate::RECOGNIZER_NAME, &fitted_on)?;
     let io = |e: std::io::Error| FaceError::Io(e.to_string());

@@ -1,8 +1,14 @@
 //! Face engine: YuNet detection, dlib ResNet v1 embeddings, calibrated comparison.
 //!
 //! Models (in `models_dir`): `face_detection_yunet_2023mar.onnx` and
-//! `dlib_face_recognition_resnet_v1.onnx` (built by `scripts/dlib_to_onnx.py`; input
-//! [N,3,150,150] RGB 0..255 with the normalization inside the graph, output [N,128]).
+//! `dlib_face_recognition_resnet_v1.onnx` (built by `scripts/dlib_to_onnx.py` from the uint8
+//! weights of npm `@vladmandic/face-api`; input [N,3,150,150] RGB 0..255 with dlib's
+//! normalization inside the graph, output [N,128]; cosine 0.9996-0.9997 to dlib's own network on
+//! identical chips, see `tests/engine.rs`).
+//!
+//! Pipeline: YuNet (letterbox 640, score 0.6, NMS 0.3) → 5 landmarks → least-squares similarity
+//! onto the 150 px template (`align::TEMPLATE`) → bilinear warp → embedding of the chip and of its
+//! mirror image, averaged → Euclidean distance → calibrated confidence (`calibration.json`).
 
 // `!(x >= limit)` is deliberate throughout: a NaN measure must fail the check.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
@@ -30,6 +36,9 @@ pub const RECOGNIZER_FILE: &str = "dlib_face_recognition_resnet_v1.onnx";
 pub const DETECTOR_NAME: &str = "yunet_2023mar";
 pub const RECOGNIZER_NAME: &str = "dlib_face_recognition_resnet_v1";
 pub const EMBEDDING_DIM: usize = 128;
+/// Names the distance-producing recipe (template, flip averaging...) in calibration versions;
+/// bump it whenever a change alters what distances mean, then refit `calibration.json`.
+pub const PIPELINE_ID: &str = "p2";
 /// Average the embeddings of the aligned chip and its mirror image (test-time augmentation).
 pub const FLIP_AVERAGE: bool = true;
 
@@ -242,35 +251,32 @@ impl FaceEngine {
         if !faces.is_empty() {
             return Ok(pick_portrait(faces, document.width()));
         }
-        // Tiles at higher resolution: halves and quadrants with overlap, each upscaled to 640.
+        // Overlapping square tiles, each letterboxed to 640 on its own, so a small portrait gets
+        // more network pixels. Tiles shrink level by level (0.6x) down to MIN_TILE px, stopping at
+        // the first level that finds a face: a 60 px portrait on a 4000 px photo ends up ~45 px.
         let (w, h) = document.dimensions();
         if w < 32 || h < 32 {
             return Ok(None);
         }
-        let (tw, th) = ((w as f32 * 0.6) as u32, (h as f32 * 0.6) as u32);
-        let tiles = [
-            (0, 0, tw, h),
-            (w - tw, 0, tw, h),
-            (0, 0, tw, th),
-            (w - tw, 0, tw, th),
-            (0, h - th, tw, th),
-            (w - tw, h - th, tw, th),
-        ];
-        let mut all = Vec::new();
-        for (x, y, cw, ch) in tiles {
-            let crop = image::imageops::crop_imm(document, x, y, cw, ch).to_image();
-            for mut f in self.detect_with_threshold(&crop, yunet::SCORE_THRESHOLD)? {
-                f.bbox.x += x as f32;
-                f.bbox.y += y as f32;
-                for lm in f.landmarks.iter_mut() {
-                    lm[0] += x as f32;
-                    lm[1] += y as f32;
+        const MIN_TILE: u32 = 800;
+        let mut tile = (w.max(h) as f32 * 0.6) as u32;
+        loop {
+            let mut all = Vec::new();
+            for (x, y) in tile_origins(w, h, tile) {
+                let crop = image::imageops::crop_imm(document, x, y, tile.min(w), tile.min(h)).to_image();
+                for f in self.detect_with_threshold(&crop, yunet::SCORE_THRESHOLD)? {
+                    all.push(shift_face(f, x as f32, y as f32));
                 }
-                all.push(f);
             }
+            if !all.is_empty() {
+                let merged = yunet::nms(all, yunet::NMS_IOU);
+                return Ok(pick_portrait(merged, w));
+            }
+            if tile <= MIN_TILE {
+                return Ok(None);
+            }
+            tile = ((tile as f32 * 0.6) as u32).max(MIN_TILE);
         }
-        let merged = yunet::nms(all, yunet::NMS_IOU);
-        Ok(pick_portrait(merged, w))
     }
 
     /// The aligned 150 px chip (interleaved RGB 0..255) for a detected face.
@@ -362,6 +368,30 @@ impl FaceEngine {
     }
 }
 
+fn shift_face(mut f: Face, dx: f32, dy: f32) -> Face {
+    f.bbox.x += dx;
+    f.bbox.y += dy;
+    for lm in f.landmarks.iter_mut() {
+        lm[0] += dx;
+        lm[1] += dy;
+    }
+    f
+}
+
+/// Top-left corners of `tile`-sized squares covering a `w`×`h` image with at least 25 % overlap.
+fn tile_origins(w: u32, h: u32, tile: u32) -> Vec<(u32, u32)> {
+    let axis = |len: u32| -> Vec<u32> {
+        if len <= tile {
+            return vec![0];
+        }
+        let span = len - tile;
+        let steps = span.div_ceil((tile * 3 / 4).max(1));
+        (0..=steps).map(|i| (span as u64 * i as u64 / steps as u64) as u32).collect()
+    };
+    let xs = axis(w);
+    axis(h).into_iter().flat_map(|y| xs.iter().map(move |&x| (x, y))).collect()
+}
+
 fn sort_largest_first(faces: &mut [Face]) {
     faces.sort_by(|a, b| (b.bbox.width * b.bbox.height).total_cmp(&(a.bbox.width * a.bbox.height)));
 }
@@ -396,6 +426,17 @@ mod tests {
         assert_eq!(euclidean(&[0.0, 3.0], &[4.0, 0.0]), Some(5.0));
         assert_eq!(euclidean(&[0.0], &[4.0, 0.0]), None);
         assert_eq!(euclidean(&[f32::NAN], &[0.0]), None);
+    }
+
+    #[test]
+    fn tiles_cover_the_image_with_overlap() {
+        assert_eq!(tile_origins(500, 400, 800), vec![(0, 0)]);
+        // 2000 wide, tile 800: span 1200, step <= 600 -> 2 steps: 0, 600, 1200.
+        let t = tile_origins(2000, 800, 800);
+        assert_eq!(t, vec![(0, 0), (600, 0), (1200, 0)]);
+        let t = tile_origins(4000, 3000, 800);
+        assert!(t.iter().all(|&(x, y)| x + 800 <= 4000 && y + 800 <= 3000));
+        assert!(t.contains(&(3200, 2200)) && t.contains(&(0, 0)));
     }
 
     #[test]

@@ -111,6 +111,18 @@ fn portrait_found_on_synthetic_document_and_matches() {
 }
 
 #[test]
+fn small_portrait_on_large_phone_photo_is_found() {
+    let Some((engine, data)) = setup() else { return };
+    let a = eval::load_oriented_rgb(&data.join(OBAMA_A)).unwrap();
+    let face = engine.detect(&a).unwrap().remove(0);
+    // Face 24 px on the 1280x960 render, upscaled 3x: a 72 px portrait on a 3840x2880 photo.
+    let doc = eval::synthetic_document(&a, &face, 24.0, 3).unwrap();
+    let photo = image::imageops::resize(&doc, 3840, 2880, image::imageops::FilterType::Triangle);
+    let portrait = engine.find_portrait(&photo).unwrap().expect("portrait found");
+    assert!((portrait.bbox.width - 72.0).abs() < 0.35 * 72.0, "found width {}", portrait.bbox.width);
+}
+
+#[test]
 fn no_panic_on_degenerate_images() {
     let Some(engine) = engine() else { return };
     for (w, h) in [(0, 0), (1, 1), (3000, 2), (2, 900), (64, 64)] {

@@ -73,7 +73,11 @@ pub fn environment(models_dir: &Path) -> Result<Environment, OnnxError> {
 /// Builds a session for one model file with a fixed number of intra-op threads.
 ///
 /// `Session::run` needs `&mut`, so callers keep one session per worker or wrap it in a mutex.
-pub fn load_session(models_dir: &Path, model_file: &Path, intra_threads: usize) -> Result<Session, OnnxError> {
+pub fn load_session(
+    models_dir: &Path,
+    model_file: &Path,
+    intra_threads: usize,
+) -> Result<Session, OnnxError> {
     let env = environment(models_dir)?;
     if !model_file.is_file() {
         return Err(OnnxError::ModelMissing(model_file.to_path_buf()));
