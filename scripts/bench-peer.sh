@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# The same document + selfie pairs through the Python peer (PassportEye + face_recognition) and
+# through idverify (release binary, embedded defaults), one request at a time, same machine, same
+# run. Prints both medians and their ratio; last line: peer_ms=… idverify_ms=… ratio=…
+#
+#   scripts/bench-peer.sh [--repeat N] [--no-build]      (default 3 repetitions of 4 pairs)
+#
+# The peer lives in a venv under ${IDVERIFY_CACHE_DIR:-$HOME/.cache/idverify}/peer-venv.
+# `pip install face_recognition` compiles dlib (tens of minutes); a dlib wheel already built on
+# this machine (pip's wheel cache, or one found under /tmp) is reused when there is one.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+REPEAT=3
+BUILD=1
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --repeat) REPEAT="$2"; shift 2 ;;
+        --no-build) BUILD=0; shift ;;
+        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+[[ "$REPEAT" =~ ^[0-9]+$ && "$REPEAT" -ge 1 && "$REPEAT" -le 20 ]] || { echo "--repeat must be 1..20" >&2; exit 2; }
+
+DATA="${IDVERIFY_SHARED_DATA:-$ROOT/../shared/data}"
+M="$DATA/mrz_docs/dev"
+F="$DATA/faces/dev"
+# Phone-size and smaller document photos, each with a ~1 MP selfie (the first pair is the one
+# scripts/bench-load.sh uses).
+PAIRS=(
+    "$M/konstantint-PassportEye__passporteye_mrz_testdata_100_pass-lux.jpg	$F/barack_obama/ageitgey-face_recognition__examples_obama.jpg"
+    "$M/konstantint-PassportEye__passporteye_mrz_testdata_100_pass-bdr.jpg	$F/amy_adams/cmusatyalab-openface__images_examples_adams.jpg"
+    "$M/konstantint-PassportEye__passporteye_mrz_testdata_100_pass-uto.jpg	$F/scarlett_johansson/serengil-deepface__tests_unit_dataset_img48.jpg"
+    "$M/sivakumar-mahalingam-fastmrz__data_td3.jpg	$F/alex_lacamoire/ageitgey-face_recognition__examples_knn_examples_train_alex_lacamoire_img1.jpg"
+)
+for p in "${PAIRS[@]}"; do
+    for f in ${p//	/ }; do [[ -f "$f" ]] || { echo "missing image: $f (set IDVERIFY_SHARED_DATA)" >&2; exit 1; }; done
+done
+
+# --- Peer environment (idempotent) --------------------------------------------------------
+need=()
+command -v tesseract >/dev/null || need+=(tesseract-ocr)
+command -v curl >/dev/null || need+=(curl)
+python3 -c 'import venv' 2>/dev/null || need+=(python3-venv)
+command -v cmake >/dev/null || need+=(cmake)   # only used if dlib must be compiled
+command -v g++ >/dev/null || need+=(g++)
+if [[ ${#need[@]} -gt 0 ]]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+CACHE="${IDVERIFY_CACHE_DIR:-$HOME/.cache/idverify}"
+VENV="$CACHE/peer-venv"
+PY="$VENV/bin/python"
+if ! "$PY" -c 'import face_recognition, passporteye' 2>/dev/null; then
+    mkdir -p "$CACHE"
+    [[ -x "$PY" ]] || python3 -m venv "$VENV"
+    # Reuse a dlib wheel built earlier on this machine for the same Python, if any.
+    tag="$("$PY" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
+    wheel="$(find "$HOME/.cache/pip" /tmp -maxdepth 8 -name "dlib-*-$tag-$tag-linux_x86_64.whl" 2>/dev/null | head -n 1 || true)"
+    [[ -n "$wheel" ]] && "$VENV/bin/pip" install -q "$wheel"
+    "$VENV/bin/pip" install -q passporteye face_recognition
+fi
+
+# --- idverify server -----------------------------------------------------------------------
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+BIN="$CARGO_TARGET_DIR/release/idverify"
+if [[ $BUILD -eq 1 || ! -x "$BIN" ]]; then
+    cargo build --release --bin idverify >&2
+fi
+MODELS="${IDVERIFY_MODELS_DIR:-$ROOT/models}"
+[[ -f "$MODELS/libonnxruntime.so" ]] || make -C "$ROOT" models >&2
+
+WORK="$(mktemp -d)"
+SERVER_PID=""
+cleanup() {
+    if [[ -n "$SERVER_PID" ]]; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+printf '%s\n' "${PAIRS[@]}" >"$WORK/pairs.tsv"
+export IDVERIFY_DATA_DIR="$WORK/data"
+export IDVERIFY_MODELS_DIR="$MODELS"
+export IDVERIFY_LOG_LEVEL="${IDVERIFY_LOG_LEVEL:-warn}"
+"$BIN" org create peerbench --tokens 1000000 | tail -n 1 >"$WORK/key"
+"$BIN" org rate-limit peerbench --per-second 1000 --burst 1000 >/dev/null
+PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+URL="http://127.0.0.1:$PORT"
+IDVERIFY_LISTEN="127.0.0.1:$PORT" "$BIN" serve 2>"$WORK/server.log" &
+SERVER_PID=$!
+for _ in $(seq 1 240); do
+    curl -fs "$URL/readyz" >/dev/null 2>&1 && break
+    kill -0 "$SERVER_PID" 2>/dev/null || { echo "server exited:" >&2; tail -n 20 "$WORK/server.log" >&2; exit 1; }
+    sleep 0.5
+done
+curl -fs "$URL/readyz" >/dev/null || { echo "server not ready after 120 s" >&2; exit 1; }
+
+# --- Runs ----------------------------------------------------------------------------------
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+# Warm-up request (first inference of each ONNX session allocates), not timed.
+"$PY" "$ROOT/scripts/peer/peer_bench.py" idverify --pairs "$WORK/pairs.tsv" --repeat 1 --url "$URL" \
+    --key-file "$WORK/key" >/dev/null
+"$PY" "$ROOT/scripts/peer/peer_bench.py" idverify --pairs "$WORK/pairs.tsv" --repeat "$REPEAT" --url "$URL" \
+    --key-file "$WORK/key" | tee "$WORK/idverify.out"
+echo "load between: $(cut -d' ' -f1-3 /proc/loadavg)"
+"$PY" "$ROOT/scripts/peer/peer_bench.py" peer --pairs "$WORK/pairs.tsv" --repeat "$REPEAT" | tee "$WORK/peer.out"
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+ours="$(sed -n 's/.*median_ms=\([0-9]*\).*/\1/p' "$WORK/idverify.out" | tail -n 1)"
+peer="$(sed -n 's/.*median_ms=\([0-9]*\).*/\1/p' "$WORK/peer.out" | tail -n 1)"
+ratio="$(python3 -c "print(f'{$peer / max($ours, 1):.1f}')")"
+echo "peer_ms=$peer idverify_ms=$ours ratio=$ratio"
