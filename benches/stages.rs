@@ -9,10 +9,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, black_box, criterion_group, criterion_main};
-use image::RgbImage;
-use image::codecs::jpeg::JpegEncoder;
 use idverify::imaging::{self, ImageLimits};
 use idverify::verdict::{self, DetectionSummary, DocumentSummary, MatchSummary};
+use image::RgbImage;
+use image::codecs::jpeg::JpegEncoder;
 
 /// Same limits as the embedded defaults (config/default.toml).
 const LIMITS: ImageLimits = ImageLimits { max_bytes: 15_000_000, max_pixels: 50_000_000 };
@@ -32,7 +32,9 @@ fn models_dir() -> PathBuf {
 }
 
 fn shared_data() -> PathBuf {
-    std::env::var_os("IDVERIFY_SHARED_DATA").map(PathBuf::from).unwrap_or_else(|| root().join("../shared/data"))
+    std::env::var_os("IDVERIFY_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared/data"))
 }
 
 /// A real image from the shared data, or `None` (with a message) when it is absent.
@@ -112,7 +114,9 @@ fn bench_face(c: &mut Criterion) {
     let mut group = c.benchmark_group("face");
     group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
     group.bench_function("detect_1MP", |b| b.iter(|| engine.detect(black_box(&selfie)).expect("detect")));
-    group.bench_function("align_embed", |b| b.iter(|| engine.embed(black_box(&selfie), &face).expect("embed")));
+    group.bench_function("align_embed", |b| {
+        b.iter(|| engine.embed(black_box(&selfie), &face).expect("embed"))
+    });
     group.finish();
 }
 
@@ -126,13 +130,16 @@ fn bench_document(c: &mut Criterion) {
             Ok(engine) => {
                 for (label, rel) in [("mrz_scan_793x536", MRZ_PAGE), ("mrz_scan_1600x1200", PHONE_PAGE)] {
                     let Some(page) = shared_image(rel) else { continue };
-                    let scan = engine.scan(&page, idverify_document::RequestedType::Auto, today).expect("scan");
+                    let scan =
+                        engine.scan(&page, idverify_document::RequestedType::Auto, today).expect("scan");
                     if scan.error.is_some() {
                         eprintln!("note: {rel} did not read cleanly; timing the failing path");
                     }
                     group.bench_function(label, |b| {
                         b.iter(|| {
-                            engine.scan(black_box(&page), idverify_document::RequestedType::Auto, today).expect("scan")
+                            engine
+                                .scan(black_box(&page), idverify_document::RequestedType::Auto, today)
+                                .expect("scan")
                         })
                     });
                 }

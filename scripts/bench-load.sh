@@ -165,10 +165,15 @@ SAMPLER_PID=$!
 
 THREADS=$((CONC < 2 ? CONC : 2))
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
+# Server CPU time (user + system, clock ticks) around the run: CPU per request does not depend
+# on how busy the rest of the machine is, so it gives the capacity of an idle machine.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
+CPU_BEFORE="$(cpu_ticks)"
 echo "running: wrk -t$THREADS -c$CONC -d${DUR}s against $URL/v1/identity/verify (load before: $LOAD_BEFORE)" >&2
 wrk -t"$THREADS" -c"$CONC" -d"${DUR}s" --timeout 60s --latency -s "$WORK/verify.lua" "$URL/v1/identity/verify" \
     >"$WORK/wrk.out" 2>&1 || { cat "$WORK/wrk.out" >&2; exit 1; }
 LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
+CPU_MS=$(( ($(cpu_ticks) - CPU_BEFORE) * 1000 / $(getconf CLK_TCK) ))
 # The server must still answer after the run (never hangs).
 curl -fs --max-time 10 "$URL/healthz" >/dev/null || { echo "server did not answer /healthz after the run" >&2; exit 1; }
 
@@ -182,7 +187,7 @@ HWM_KB="$(awk '/^VmHWM:/ {print $2}' "/proc/$SERVER_PID/status")"
 SAMPLED_KB="$(cat "$WORK/rss_peak" 2>/dev/null || echo 0)"
 grep -v '^RESULT' "$WORK/wrk.out" >&2 || true
 RESULT="$(grep '^RESULT' "$WORK/wrk.out")"
-python3 - "$RESULT" "$HWM_KB" "$SAMPLED_KB" "$CONC" "$DUR" "$LOAD_BEFORE" "$LOAD_AFTER" <<'EOF'
+python3 - "$RESULT" "$HWM_KB" "$SAMPLED_KB" "$CONC" "$DUR" "$LOAD_BEFORE" "$LOAD_AFTER" "$CPU_MS" "$(nproc)" <<'EOF'
 import sys
 kv = dict(x.split("=") for x in sys.argv[1].split()[1:])
 hwm, sampled = int(sys.argv[2]), int(sys.argv[3])
@@ -197,6 +202,11 @@ print(f"concurrency={conc} duration_s={secs:.1f} requests={n} ok_200={ok} overlo
 print(f"latency_ms p50={ms('p50_us'):.0f} p90={ms('p90_us'):.0f} p99={ms('p99_us'):.0f} max={ms('max_us'):.0f} mean={ms('mean_us'):.0f} (all answers)")
 print(f"throughput: {ok / secs:.2f} verifies/s (200), {n / secs:.2f} answers/s")
 print(f"peak_rss: VmHWM={hwm / 1024:.0f} MB sampled_VmRSS={sampled / 1024:.0f} MB")
+cpu_ms, cores = int(sys.argv[8]), int(sys.argv[9])
+if ok:
+    per = cpu_ms / ok
+    print(f"server cpu: {cpu_ms / 1000:.1f} s over the run = {per:.0f} ms per 200 answer "
+          f"(an idle {cores}-core machine could serve about {cores * 1000 / max(per, 1):.1f}/s)")
 print(f"loadavg before={load_before} after={load_after}")
 print(f"p50_ms={ms('p50_us'):.0f} p99_ms={ms('p99_us'):.0f} rps={ok / secs:.2f} errors={errors} rss_mb={rss_mb:.0f} "
       f"overloaded={ov} load={load_after.split()[0]}")

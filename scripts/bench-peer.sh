@@ -44,8 +44,6 @@ need=()
 command -v tesseract >/dev/null || need+=(tesseract-ocr)
 command -v curl >/dev/null || need+=(curl)
 python3 -c 'import venv' 2>/dev/null || need+=(python3-venv)
-command -v cmake >/dev/null || need+=(cmake)   # only used if dlib must be compiled
-command -v g++ >/dev/null || need+=(g++)
 if [[ ${#need[@]} -gt 0 ]]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
@@ -58,7 +56,13 @@ if ! "$PY" -c 'import face_recognition, passporteye' 2>/dev/null; then
     # Reuse a dlib wheel built earlier on this machine for the same Python, if any.
     tag="$("$PY" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
     wheel="$(find "$HOME/.cache/pip" /tmp -maxdepth 8 -name "dlib-*-$tag-$tag-linux_x86_64.whl" 2>/dev/null | head -n 1 || true)"
-    [[ -n "$wheel" ]] && "$VENV/bin/pip" install -q "$wheel"
+    if [[ -n "$wheel" ]]; then
+        "$VENV/bin/pip" install -q "$wheel"
+    else
+        # dlib is compiled from source by pip.
+        command -v cmake >/dev/null && command -v g++ >/dev/null ||
+            { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake g++ >/dev/null; }
+    fi
     "$VENV/bin/pip" install -q passporteye face_recognition
 fi
 

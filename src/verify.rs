@@ -14,7 +14,7 @@ use image::RgbImage;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::engines::{
-    DocumentScan, EngineFailure, Engines, Face, FaceQuality, MatchScore, ModelInfo, RequestedType,
+    DocumentScan, Embedding, EngineFailure, Engines, Face, FaceQuality, MatchScore, ModelInfo, RequestedType,
 };
 use crate::imaging::{self, ImageError, ImageLimits};
 use crate::telemetry::Metrics;
@@ -326,8 +326,6 @@ impl VerifyService {
         Ok(result?)
     }
 }
-
-use crate::engines::Embedding;
 
 fn today() -> NaiveDate {
     chrono::Utc::now().date_naive()

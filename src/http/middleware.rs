@@ -170,6 +170,17 @@ async fn gate(state: AppState, mut req: Request, next: Next) -> Result<Response,
         return Ok(response);
     }
 
+    // A declared body over the limit is refused now rather than after waiting for bytes that would
+    // be refused anyway (a client that never sends them would hold the request until the deadline).
+    let declared_length = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared_length.is_some_and(|n| n > state.config.max_body_bytes) {
+        return Err(ApiError::invalid("body_too_large", "request body exceeds the size limit"));
+    }
+
     // Idempotency: the fingerprint covers route and body so a reused key with another request is refused.
     let idem_key = idempotency_key(req.headers())?;
     let path = req.uri().path().to_string();

@@ -171,6 +171,7 @@ pub fn blank_png() -> Vec<u8> {
 
 pub struct TestApp {
     pub router: Router,
+    pub state: idverify::http::AppState,
     pub store: Store,
     pub org_id: String,
     pub api_key: String,
@@ -261,7 +262,8 @@ impl TestApp {
         let engines = Engines { face: face.clone(), document: document.clone() };
         let state = idverify::app::build_state(config.clone(), engines, store.clone(), objects);
         TestApp {
-            router: idverify::http::router(state),
+            router: idverify::http::router(state.clone()),
+            state,
             store,
             org_id: org.id,
             api_key: key.secret,
@@ -276,17 +278,16 @@ impl TestApp {
         self.store.balance(&self.org_id).await.unwrap()
     }
 
-    /// The same app served on an ephemeral port, for tests that need a real socket.
+    /// The same app served by the real server (`app::Server`) on an ephemeral port.
     pub async fn serve(
         &self,
         shutdown: tokio::sync::oneshot::Receiver<()>,
     ) -> (SocketAddr, tokio::task::JoinHandle<()>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let router = self.router.clone();
+        let server = idverify::app::Server::bind(self.state.clone()).await.unwrap();
+        let addr = server.local_addr();
         let handle = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
+            server
+                .run(async move {
                     let _ = shutdown.await;
                 })
                 .await
@@ -323,4 +324,42 @@ pub fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
     }
     body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+impl TestApp {
+    /// Like [`TestApp::with`], but on the PostgreSQL server at `database_url` (e.g. a throwaway
+    /// cluster a fault test stops and restarts).
+    pub async fn on_database(options: Options, database_url: &str) -> TestApp {
+        let dir = tempdir::new("api-db");
+        let mut env: Vec<(String, String)> = vec![
+            ("IDVERIFY_LISTEN".into(), "127.0.0.1:0".into()),
+            ("IDVERIFY_DATA_DIR".into(), dir.0.display().to_string()),
+            ("IDVERIFY_RATE_LIMIT_BURST".into(), "1000".into()),
+            ("IDVERIFY_RATE_LIMIT_PER_SECOND".into(), "1000".into()),
+        ];
+        env.extend(options.env.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        let config = Config::load_from(&Overrides::default(), env).unwrap();
+        let store =
+            Store::connect(&StoreConfig { data_dir: dir.0.clone(), database_url: Some(database_url.into()) })
+                .await
+                .unwrap();
+        let objects = idverify::app::connect_objects(&config).await.unwrap();
+        let org = store.create_org(&format!("org-{}", uuid_like()), options.tokens).await.unwrap();
+        let key = store.create_key(&org.id, "test").await.unwrap();
+        let face = Arc::new(options.face);
+        let document = Arc::new(FakeDocumentScanner::default());
+        let engines = Engines { face: face.clone(), document: document.clone() };
+        let state = idverify::app::build_state(config.clone(), engines, store.clone(), objects);
+        TestApp {
+            router: idverify::http::router(state.clone()),
+            state,
+            store,
+            org_id: org.id,
+            api_key: key.secret,
+            face,
+            document,
+            config,
+            _dir: dir,
+        }
+    }
 }
