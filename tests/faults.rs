@@ -26,8 +26,7 @@ async fn send(app: &TestApp, req: Request<Body>) -> Answer {
     let started = Instant::now();
     let response = app.router.clone().oneshot(req).await.unwrap();
     let status = response.status().as_u16();
-    let retry_after =
-        response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     Answer { status, retry_after, body, elapsed: started.elapsed() }
@@ -92,8 +91,11 @@ impl Cluster {
     }
 
     fn stop(&self) {
-        let out =
-            Command::new("bash").arg(Self::script("pg-stop.sh")).arg(&self.dir).output().expect("run pg-stop.sh");
+        let out = Command::new("bash")
+            .arg(Self::script("pg-stop.sh"))
+            .arg(&self.dir)
+            .output()
+            .expect("run pg-stop.sh");
         assert!(out.status.success(), "pg-stop.sh failed: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
@@ -196,7 +198,8 @@ async fn unreachable_s3_answers_503_within_the_timeout_and_refunds() {
     .await;
     // A read is two S3 calls (plus the body) each bounded by the timeout; allow scheduling slack.
     let bound = Duration::from_millis(2 * timeout_ms + 1500);
-    let reference = format!("s3://idverify-faults/orgs/{}/uploads/0f8fad5b-d9cb-469f-a165-70867728950e", app.org_id);
+    let reference =
+        format!("s3://idverify-faults/orgs/{}/uploads/0f8fad5b-d9cb-469f-a165-70867728950e", app.org_id);
 
     let detect = post_json(&app, "/v1/face/detect", json!({ "image": reference })).await;
     assert_dependency_unavailable(&detect, "detect with an s3:// image");
@@ -205,7 +208,8 @@ async fn unreachable_s3_answers_503_within_the_timeout_and_refunds() {
 
     let face = base64_of(&selfie_png(3));
     let verify =
-        post_json(&app, "/v1/identity/verify", json!({ "documentImage": reference, "faceImage": face })).await;
+        post_json(&app, "/v1/identity/verify", json!({ "documentImage": reference, "faceImage": face }))
+            .await;
     assert_dependency_unavailable(&verify, "verify with an s3:// document");
     assert!(verify.elapsed <= bound, "took {:?}, bound {bound:?}", verify.elapsed);
     assert_eq!(app.balance().await, 1000, "the 3 tokens are refunded");

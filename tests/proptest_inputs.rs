@@ -64,7 +64,8 @@ fn encode(img: &DynamicImage, format: ImageFormat) -> Vec<u8> {
 }
 
 fn seeds() -> Vec<Vec<u8>> {
-    let img = DynamicImage::ImageRgb8(RgbImage::from_fn(24, 20, |x, y| Rgb([(x * 9) as u8, (y * 11) as u8, 77])));
+    let img =
+        DynamicImage::ImageRgb8(RgbImage::from_fn(24, 20, |x, y| Rgb([(x * 9) as u8, (y * 11) as u8, 77])));
     vec![encode(&img, ImageFormat::Png), encode(&img, ImageFormat::Jpeg), encode(&img, ImageFormat::WebP)]
 }
 

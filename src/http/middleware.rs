@@ -25,8 +25,8 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 pub const API_KEY_HEADER: &str = "x-api-key";
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
-/// Route templates used as metric labels (a closed set, so label cardinality stays bounded).
-const ROUTES: &[&str] = &[
+/// Every route, used as metric labels (a closed set, so label cardinality stays bounded).
+pub const ROUTES: &[&str] = &[
     "/v1/identity/verify",
     "/v1/document/scan",
     "/v1/face/detect",
