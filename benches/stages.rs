@@ -98,7 +98,8 @@ fn bench_face(c: &mut Criterion) {
         return;
     }
     let Some(selfie) = shared_image(SELFIE) else { return };
-    let cfg = idverify_face::FaceEngineConfig { models_dir: models_dir(), ..Default::default() };
+    // Same session count as the server defaults (config/default.toml).
+    let cfg = idverify_face::FaceEngineConfig { models_dir: models_dir(), sessions: 2, ..Default::default() };
     let engine = match idverify_face::FaceEngine::load(&cfg) {
         Ok(engine) => engine,
         Err(e) => {
@@ -125,7 +126,11 @@ fn bench_document(c: &mut Criterion) {
     let mut group = c.benchmark_group("document");
     group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(5));
     if models_present(&["PP-OCRv6_det_small.onnx", "PP-OCRv6_rec_small.onnx"]) {
-        let cfg = idverify_document::DocumentEngineConfig { models_dir: models_dir(), ..Default::default() };
+        let cfg = idverify_document::DocumentEngineConfig {
+            models_dir: models_dir(),
+            sessions: 2,
+            ..Default::default()
+        };
         match idverify_document::DocumentEngine::load(&cfg) {
             Ok(engine) => {
                 for (label, rel) in [("mrz_scan_793x536", MRZ_PAGE), ("mrz_scan_1600x1200", PHONE_PAGE)] {
