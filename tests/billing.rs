@@ -64,7 +64,7 @@ async fn concurrent_requests_never_overdraw_postgres() {
         return;
     }
     hundred_requests_at_balance_ten(
-        TestApp::with(Options { tokens: 10, postgres: true, ..Default::default() }).await,
+        TestApp::with(Options { tokens: 10, database_url: test_database_url(), ..Default::default() }).await,
     )
     .await;
 }

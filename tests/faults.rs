@@ -119,7 +119,7 @@ async fn database_outage_fails_fast_and_recovers_without_a_restart() {
         port: free_port(),
     };
     let url = tokio::task::block_in_place(|| cluster.start());
-    let app = TestApp::on_database(Options::default(), &url).await;
+    let app = TestApp::with(Options { database_url: Some(url.clone()), ..Default::default() }).await;
 
     let ok = detect_selfie(&app).await;
     assert_eq!(ok.status, 200, "{}", ok.body);

@@ -202,15 +202,15 @@ pub struct Options {
     pub tokens: i64,
     pub env: Vec<(&'static str, String)>,
     pub face: FakeFaceEngine,
-    /// Use the PostgreSQL server named by `IDVERIFY_TEST_DATABASE_URL` instead of SQLite.
-    pub postgres: bool,
+    /// A PostgreSQL URL to use instead of SQLite (see `test_database_url`).
+    pub database_url: Option<String>,
     /// Use the S3 server named by `IDVERIFY_TEST_S3_*`.
     pub s3: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { tokens: 1000, env: vec![], face: FakeFaceEngine::default(), postgres: false, s3: false }
+        Options { tokens: 1000, env: vec![], face: FakeFaceEngine::default(), database_url: None, s3: false }
     }
 }
 
@@ -248,12 +248,10 @@ impl TestApp {
             env.extend(test_s3_env().expect("IDVERIFY_TEST_S3_ENDPOINT must be set for an S3 test"));
         }
         let config = Config::load_from(&Overrides::default(), env).unwrap();
-        let database_url = if options.postgres {
-            Some(test_database_url().expect("IDVERIFY_TEST_DATABASE_URL must be set for a PostgreSQL test"))
-        } else {
-            None
-        };
-        let store = Store::connect(&StoreConfig { data_dir: dir.0.clone(), database_url }).await.unwrap();
+        let store =
+            Store::connect(&StoreConfig { data_dir: dir.0.clone(), database_url: options.database_url })
+                .await
+                .unwrap();
         let objects = idverify::app::connect_objects(&config).await.unwrap();
         let org = store.create_org(&format!("org-{}", uuid_like()), options.tokens).await.unwrap();
         let key = store.create_key(&org.id, "test").await.unwrap();
@@ -324,42 +322,4 @@ pub fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
     }
     body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
-impl TestApp {
-    /// Like [`TestApp::with`], but on the PostgreSQL server at `database_url` (e.g. a throwaway
-    /// cluster a fault test stops and restarts).
-    pub async fn on_database(options: Options, database_url: &str) -> TestApp {
-        let dir = tempdir::new("api-db");
-        let mut env: Vec<(String, String)> = vec![
-            ("IDVERIFY_LISTEN".into(), "127.0.0.1:0".into()),
-            ("IDVERIFY_DATA_DIR".into(), dir.0.display().to_string()),
-            ("IDVERIFY_RATE_LIMIT_BURST".into(), "1000".into()),
-            ("IDVERIFY_RATE_LIMIT_PER_SECOND".into(), "1000".into()),
-        ];
-        env.extend(options.env.iter().map(|(k, v)| (k.to_string(), v.clone())));
-        let config = Config::load_from(&Overrides::default(), env).unwrap();
-        let store =
-            Store::connect(&StoreConfig { data_dir: dir.0.clone(), database_url: Some(database_url.into()) })
-                .await
-                .unwrap();
-        let objects = idverify::app::connect_objects(&config).await.unwrap();
-        let org = store.create_org(&format!("org-{}", uuid_like()), options.tokens).await.unwrap();
-        let key = store.create_key(&org.id, "test").await.unwrap();
-        let face = Arc::new(options.face);
-        let document = Arc::new(FakeDocumentScanner::default());
-        let engines = Engines { face: face.clone(), document: document.clone() };
-        let state = idverify::app::build_state(config.clone(), engines, store.clone(), objects);
-        TestApp {
-            router: idverify::http::router(state.clone()),
-            state,
-            store,
-            org_id: org.id,
-            api_key: key.secret,
-            face,
-            document,
-            config,
-            _dir: dir,
-        }
-    }
 }
