@@ -7,10 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder as ConnectionBuilder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use idverify_objects::{ObjectStore, ObjectStoreConfig};
 use idverify_store::{Store, StoreConfig};
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 
 use crate::config::Config;
 use crate::engines::{self, EngineSettings, Engines};
@@ -102,23 +105,53 @@ impl Server {
 
     /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish
     /// for at most `shutdown_grace_secs`.
+    ///
+    /// A hand-written accept loop rather than `axum::serve`, so that hyper gets a timer: a client
+    /// that never finishes sending its request head is cut off after `header_read_timeout_secs`
+    /// instead of holding a connection forever.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let grace = Duration::from_secs(self.state.config.shutdown_grace_secs);
+        let config = self.state.config.clone();
+        let grace = Duration::from_secs(config.shutdown_grace_secs);
         let router = http::router(self.state);
-        let stopping = Arc::new(Notify::new());
-        let notify = stopping.clone();
-        let server = axum::serve(self.listener, router).with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutdown requested: refusing new connections, draining in-flight requests");
-            notify.notify_one();
-        });
-        tokio::select! {
-            result = server => result.context("server error"),
-            _ = async { stopping.notified().await; tokio::time::sleep(grace).await } => {
-                tracing::warn!(grace_secs = grace.as_secs(), "in-flight requests did not finish within the grace period");
-                Ok(())
+        let mut builder = ConnectionBuilder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(config.header_read_timeout_secs));
+        let graceful = GracefulShutdown::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => {
+                    let stream = match accepted {
+                        Ok((stream, _)) => stream,
+                        Err(e) => {
+                            // Out of file descriptors and the like: back off instead of spinning.
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let service = TowerToHyperService::new(router.clone());
+                    let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                    let connection = graceful.watch(connection);
+                    tokio::spawn(async move {
+                        // Client resets and timeouts end here; they are not server errors.
+                        let _ = connection.await;
+                    });
+                }
+                _ = &mut shutdown => break,
             }
         }
+        drop(self.listener);
+        tracing::info!("shutdown requested: refusing new connections, draining in-flight requests");
+        tokio::select! {
+            _ = graceful.shutdown() => {}
+            _ = tokio::time::sleep(grace) => {
+                tracing::warn!(grace_secs = grace.as_secs(), "in-flight requests did not finish within the grace period");
+            }
+        }
+        Ok(())
     }
 }
 

@@ -44,6 +44,7 @@ pub struct Config {
     pub database_url: Secret,
     pub log_level: String,
     pub request_timeout_secs: u64,
+    pub header_read_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
     pub max_image_bytes: u64,
     pub max_image_pixels: u64,
@@ -149,6 +150,9 @@ impl Config {
         self.listen
             .parse::<SocketAddr>()
             .map_err(|_| invalid("listen", "must be HOST:PORT with an IP address, e.g. 127.0.0.1:8080"))?;
+        if self.header_read_timeout_secs == 0 {
+            return Err(invalid("header_read_timeout_secs", "must be at least 1"));
+        }
         if self.max_image_bytes == 0 || self.max_image_pixels == 0 {
             return Err(invalid("max_image_bytes", "image limits must be positive"));
         }

@@ -38,3 +38,25 @@ async fn in_flight_requests_finish_during_graceful_shutdown() {
     // New connections are refused once it has stopped.
     assert!(client.get(format!("http://{addr}/healthz")).send().await.is_err());
 }
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::with(Options {
+        env: vec![("IDVERIFY_HEADER_READ_TIMEOUT_SECS", "1".into())],
+        ..Default::default()
+    })
+    .await;
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let (addr, server) = app.serve(stopped).await;
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.unwrap();
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut buf)).await;
+    assert!(closed.is_ok(), "the server must close a connection whose head never completes");
+    // Other clients are served meanwhile and afterwards.
+    let ok = reqwest::get(format!("http://{addr}/healthz")).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), server).await.expect("server exits").unwrap();
+}
