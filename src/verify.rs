@@ -321,7 +321,11 @@ impl VerifyService {
         let started = Instant::now();
         let result = tokio::task::spawn_blocking(work)
             .await
-            .map_err(|e| ServiceError::Internal(format!("{stage} task failed: {e}")))?;
+            // A panic's message may quote data it was handling: keep only the fact.
+            .map_err(|e| {
+                let what = if e.is_panic() { "panicked" } else { "was cancelled" };
+                ServiceError::Internal(format!("{stage} task {what}"))
+            })?;
         self.metrics.observe_stage(stage, started.elapsed());
         Ok(result?)
     }

@@ -122,16 +122,6 @@ pub fn load_oriented_rgb(path: &Path) -> Result<RgbImage, FaceError> {
     Ok(img.to_rgb8())
 }
 
-fn shift(mut f: Face, dx: f32, dy: f32) -> Face {
-    f.bbox.x += dx;
-    f.bbox.y += dy;
-    for lm in f.landmarks.iter_mut() {
-        lm[0] += dx;
-        lm[1] += dy;
-    }
-    f
-}
-
 /// The evaluated face of a dataset image (see the module doc), or None.
 pub fn dataset_face(engine: &FaceEngine, image: &RgbImage) -> Result<Option<Face>, FaceError> {
     let mut faces = engine.detect(image)?;
@@ -140,7 +130,11 @@ pub fn dataset_face(engine: &FaceEngine, image: &RgbImage) -> Result<Option<Face
         let (px, py) = (w / 4, h / 4);
         let mut padded = RgbImage::new(w + 2 * px, h + 2 * py);
         image::imageops::replace(&mut padded, image, px as i64, py as i64);
-        faces = engine.detect(&padded)?.into_iter().map(|f| shift(f, -(px as f32), -(py as f32))).collect();
+        faces = engine
+            .detect(&padded)?
+            .into_iter()
+            .map(|f| crate::shift_face(f, -(px as f32), -(py as f32)))
+            .collect();
     }
     let Some(largest) = faces.first().map(|f| f.bbox.width * f.bbox.height) else {
         return Ok(None);

@@ -368,7 +368,8 @@ impl FaceEngine {
     }
 }
 
-fn shift_face(mut f: Face, dx: f32, dy: f32) -> Face {
+/// `f` moved by (dx, dy): maps a face found in a crop or padded copy back to the original image.
+pub(crate) fn shift_face(mut f: Face, dx: f32, dy: f32) -> Face {
     f.bbox.x += dx;
     f.bbox.y += dy;
     for lm in f.landmarks.iter_mut() {
