@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
 """Builds dlib's face recognition ResNet v1 (128-d) as an ONNX graph.
 
-Weights come from the TensorFlow.js port in npm `@vladmandic/face-api` (uint8-quantized:
-value = q * scale + min; a few tensors are stored as float32). The graph mirrors face-api's port
-of dlib's network (which matches dlib's own output on identical chips).
+Weights come from dlib's own float model file `dlib_face_recognition_resnet_model_v1.dat`
+(PyPI sdist `face-recognition-models==0.3.0`), parsed here from dlib's serialization format.
+The TensorFlow.js port in npm `@vladmandic/face-api` (uint8-quantized: value = q * scale + min)
+carries the same weights; with `--check` every float tensor must lie within one quantization
+step of it, which proves the layer-to-name mapping. Without a .dat, the uint8 copy is converted
+as before. The graph mirrors face-api's port of dlib's network (which matches dlib's own output on
+identical chips).
 
 Input  `input`     [N, 3, 150, 150] float, RGB, 0..255 (aligned dlib chip). The normalization
                    (x - [122.782, 117.001, 104.298]) / 256 is inside the graph.
 Output `embedding` [N, 128] float, not normalized; compare with Euclidean distance.
 
 Usage: dlib_to_onnx.py WEIGHTS_MANIFEST.json WEIGHTS.bin OUT.onnx
+       dlib_to_onnx.py --dat MODEL.dat --check WEIGHTS_MANIFEST.json WEIGHTS.bin OUT.onnx
 """
 
 import json
@@ -50,9 +55,113 @@ def load_weights(manifest_path, bin_path):
     return weights
 
 
+# Conv layers in network order (input to output), named as face-api names them. dlib serializes
+# a network from the input layer upwards, so its con_/affine_ layers come in this order too.
+CONV_LAYERS = ["conv32_down"] + [
+    f"{block}/{conv}"
+    for stage in [
+        ["conv32_1", "conv32_2", "conv32_3"],
+        ["conv64_down", "conv64_1", "conv64_2", "conv64_3"],
+        ["conv128_down", "conv128_1", "conv128_2"],
+        ["conv256_down", "conv256_1", "conv256_2"],
+        ["conv256_down_out"],
+    ]
+    for block in stage
+    for conv in ["conv1", "conv2"]
+]
+
+
+class DlibReader:
+    """Reads dlib's serialization: integers are one byte (length | 0x80 if negative) followed by
+    that many little-endian bytes; strings are a length then bytes; tensors are a version (2),
+    four dimensions, then raw little-endian float32 values."""
+
+    def __init__(self, blob):
+        self.blob, self.pos = blob, 0
+
+    def int(self):
+        head = self.blob[self.pos]
+        size = head & 0x0F
+        if size > 8:
+            raise SystemExit(f"bad integer header {head:#x} at byte {self.pos}")
+        value = int.from_bytes(self.blob[self.pos + 1 : self.pos + 1 + size], "little")
+        self.pos += 1 + size
+        return -value if head & 0x80 else value
+
+    def tensor(self):
+        version = self.int()
+        if version != 2:
+            raise SystemExit(f"unsupported tensor version {version} at byte {self.pos}")
+        dims = [self.int() for _ in range(4)]
+        count = int(np.prod(dims))
+        value = np.frombuffer(self.blob, dtype="<f4", count=count, offset=self.pos)
+        self.pos += 4 * count
+        return value.astype(np.float64)
+
+    def find(self, tag):
+        """Moves past the next serialized string equal to `tag`."""
+        needle = bytes([1, len(tag)]) + tag.encode()
+        at = self.blob.find(needle, self.pos)
+        if at < 0:
+            raise SystemExit(f"layer {tag} not found after byte {self.pos}")
+        self.pos = at + len(needle)
+
+
+def load_dlib_dat(path):
+    """Returns the weights of dlib's float model under face-api's tensor names and layouts."""
+    with open(path, "rb") as f:
+        reader = DlibReader(f.read())
+    weights = {}
+    for prefix in CONV_LAYERS:
+        reader.find("con_4")
+        params = reader.tensor()
+        filters, rows, cols = reader.int(), reader.int(), reader.int()
+        inputs = (params.size // filters - 1) // (rows * cols)
+        if filters * (inputs * rows * cols + 1) != params.size:
+            raise SystemExit(f"{prefix}: {params.size} conv parameters do not fit {filters} filters")
+        kernel = params[: filters * inputs * rows * cols].reshape(filters, inputs, rows, cols)
+        weights[f"{prefix}/conv/filters"] = kernel.transpose(2, 3, 1, 0)  # -> [kh, kw, in, out]
+        weights[f"{prefix}/conv/bias"] = params[filters * inputs * rows * cols :]
+        reader.find("affine_")
+        params = reader.tensor()
+        if params.size != 2 * filters:
+            raise SystemExit(f"{prefix}: affine layer has {params.size} values for {filters} channels")
+        weights[f"{prefix}/scale/weights"] = params[:filters]
+        weights[f"{prefix}/scale/biases"] = params[filters:]
+    reader.find("fc_2")
+    outputs, inputs = reader.int(), reader.int()
+    params = reader.tensor()
+    if params.size != outputs * inputs:
+        raise SystemExit(f"fc: {params.size} values for {inputs}x{outputs} without bias")
+    weights["fc"] = params.reshape(inputs, outputs)
+    return weights
+
+
+def check_against_quantized(weights, manifest_path, bin_path):
+    """Every float tensor must equal face-api's uint8 copy within one quantization step."""
+    with open(manifest_path) as f:
+        specs = {spec["name"]: spec for group in json.load(f) for spec in group["weights"]}
+    quantized = load_weights(manifest_path, bin_path)
+    if set(quantized) != set(weights):
+        raise SystemExit(f"tensor names differ: {sorted(set(quantized) ^ set(weights))}")
+    worst = 0.0
+    for name, value in weights.items():
+        other = quantized[name]
+        if other.shape != value.shape:
+            raise SystemExit(f"{name}: shape {value.shape} vs face-api {other.shape}")
+        quant = specs[name].get("quantization")
+        step = quant["scale"] if quant else 1e-6
+        error = float(np.max(np.abs(other - value))) / step
+        worst = max(worst, error)
+        if error > 1.01:
+            raise SystemExit(f"{name}: differs from face-api by {error:.2f} quantization steps")
+    print(f"checked {len(weights)} tensors against face-api: worst {worst:.3f} quantization steps")
+
+
 class Graph:
-    def __init__(self, weights):
+    def __init__(self, weights, source):
         self.w = weights
+        self.source = source
         self.nodes, self.inits = [], []
         self.counter = 0
 
@@ -155,7 +264,7 @@ class Graph:
         helper.set_model_props(
             model,
             {
-                "source": "dlib_face_recognition_resnet_model_v1 (CC0) via npm @vladmandic/face-api@1.7.15",
+                "source": self.source,
                 "input": "RGB 0..255 aligned 150x150 dlib chip; normalization inside the graph",
             },
         )
@@ -164,11 +273,18 @@ class Graph:
 
 
 def main():
-    if len(sys.argv) != 4:
+    args = sys.argv[1:]
+    if len(args) == 6 and args[0] == "--dat" and args[2] == "--check":
+        weights = load_dlib_dat(args[1])
+        check_against_quantized(weights, args[3], args[4])
+        source = "dlib_face_recognition_resnet_model_v1.dat (CC0) from PyPI face-recognition-models==0.3.0"
+    elif len(args) == 3:
+        weights = load_weights(args[0], args[1])
+        source = "dlib_face_recognition_resnet_model_v1 (CC0) via npm @vladmandic/face-api@1.7.15 (uint8)"
+    else:
         raise SystemExit(__doc__)
-    weights = load_weights(sys.argv[1], sys.argv[2])
-    model = Graph(weights).build()
-    onnx.save(model, sys.argv[3])
+    model = Graph(weights, source).build()
+    onnx.save(model, args[-1])
 
 
 if __name__ == "__main__":

