@@ -4,8 +4,9 @@
 //!
 //! # MRZ pipeline
 //!
-//! 1. DB text detection on the page scaled to at most 640 px; a second pass at 960 px runs only
-//!    when the first is not conclusive (small pages are upscaled to 640 px).
+//! 1. DB text detection on the lower half of the page scaled to at most 640 px (where the MRZ of an
+//!    upright page is); then on the whole page at 640 px, then at 960 px, each pass only when the
+//!    previous ones were not conclusive (small pages are upscaled to 640 px).
 //! 2. Boxes are grouped into rows along their own direction (skewed photos), long thin rows kept;
 //!    the lowest long rows are recognized first, cropped from the full-resolution page.
 //! 3. Greedy CTC decoding restricted to the MRZ alphabet `A-Z 0-9 <`; each line is fitted to
@@ -14,12 +15,16 @@
 //!    country codes checked against the ICAO list, never a repair from a check digit); the set with
 //!    the most valid check digits wins, and reading stops as soon as every check digit passes.
 //! 5. If only one line of a 2-line MRZ was detected (a stamp over the other), the places above and
-//!    below it are read at a few line pitches. If nothing is found, the page is retried rotated by
-//!    90°, 180° and 270°.
+//!    below it are read at a few line pitches. If nothing is found, the rows of the same detector
+//!    pass are read on the page turned by 90°, 180° and 270° (the detector finds rows at any angle;
+//!    each row is read in the turn where it is closest to horizontal). The detector runs on the
+//!    quarter-turned page only when steep rows were seen and nothing could be read. A row is never
+//!    recognized twice in the same orientation.
 //! 6. A failing check digit triggers second reads of every line from two other crops (the best
 //!    combination is kept; nothing is changed to fit a check digit).
 //! 7. The name has no check digit: a name with a weakly read character, or on a line that had to be
-//!    padded or trimmed to fit, is read again from two other crops; unless an exact-length second
+//!    padded or trimmed to fit, is read again, first from a crop of the line's start through the
+//!    name (cheaper), then from two other crops of the whole line; unless an exact-length second
 //!    read spells the same name, the scan carries `name_uncertain` (and `checks_passed` is false).
 //!
 //! # Confidence

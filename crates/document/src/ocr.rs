@@ -27,6 +27,10 @@ const DB_THRESHOLD: f32 = 0.3;
 const DB_BOX_THRESHOLD: f32 = 0.5;
 const DB_UNCLIP_RATIO: f32 = 1.5;
 const REC_HEIGHT: u32 = 48;
+/// The first detector pass covers only this lower part of the upright page, where the MRZ is.
+const BOTTOM_FRACTION: f32 = 0.5;
+/// Rows steeper than this (radians) are read after a quarter turn of the page, not as they are.
+const MAX_ROW_ANGLE: f32 = 0.8;
 /// At most this many rows are recognized per orientation (the longest ones).
 const MAX_ROWS: usize = 8;
 /// Below this per-character probability a name character counts as uncertain.
@@ -113,6 +117,63 @@ impl RotRect {
     }
 }
 
+/// Long thin rows: the only ones that can be MRZ lines.
+fn is_long_row(r: &RotRect) -> bool {
+    r.len >= 8.0 * r.h && r.h >= 4.0
+}
+
+/// A page in one orientation and the rows already recognized on it.
+struct PageRows<'a> {
+    page: &'a RgbImage,
+    rows: &'a mut Vec<ReadRow>,
+}
+
+/// A recognized crop: where it was taken, the text and the per-character probabilities.
+type ReadRow = (RotRect, String, Vec<f32>);
+
+/// `image` turned clockwise by `quarter` quarter turns (made once, on first use).
+fn turned_page<'a>(
+    image: &'a RgbImage,
+    pages: &'a mut [Option<RgbImage>; 4],
+    quarter: usize,
+) -> &'a RgbImage {
+    if quarter == 0 {
+        return image;
+    }
+    pages[quarter].get_or_insert_with(|| match quarter {
+        1 => image::imageops::rotate90(image),
+        2 => image::imageops::rotate180(image),
+        _ => image::imageops::rotate270(image),
+    })
+}
+
+/// A rectangle of a `w` x `h` page, on the page turned clockwise by `turns` quarter turns.
+fn turn_rect(r: &RotRect, turns: usize, w: u32, h: u32) -> RotRect {
+    let (mut r, mut w, mut h) = (*r, w as f32, h as f32);
+    for _ in 0..turns % 4 {
+        // Pixel (x, y) goes to (h - 1 - y, x): in continuous coordinates (h - y, x).
+        r = RotRect {
+            cx: h - r.cy,
+            cy: r.cx,
+            angle: normalize_angle(r.angle + std::f32::consts::FRAC_PI_2),
+            ..r
+        };
+        std::mem::swap(&mut w, &mut h);
+    }
+    r
+}
+
+/// Two detections of the same row (e.g. from the lower-part and the whole-page detector passes)
+/// give the same crop to within a fraction of a pixel row.
+fn same_row(a: &RotRect, b: &RotRect) -> bool {
+    let tol = 0.1 * a.h.min(b.h);
+    (a.cx - b.cx).abs() <= tol
+        && (a.cy - b.cy).abs() <= tol
+        && (a.len - b.len).abs() <= 0.02 * a.len.max(b.len)
+        && (a.h - b.h).abs() <= 0.05 * a.h.max(b.h)
+        && angle_diff(a.angle, b.angle) <= 0.005
+}
+
 /// One recognized row.
 #[derive(Clone, Debug)]
 struct RowText {
@@ -170,33 +231,79 @@ impl MrzReader {
     }
 
     /// Reads the MRZ, trying the page as is, then rotated by 90°, 180° and 270°.
+    ///
+    /// The detector finds text rows at any angle, so its boxes are reused for every orientation
+    /// (turned with the page): the detector runs on the lower part of the upright page at the quick
+    /// size, then on the whole page at the quick size, then at the full size, each pass only when
+    /// the previous ones gave nothing conclusive in any orientation. Only when steep rows were seen
+    /// and still nothing was found does the detector run on the quarter-turned page as well. A row
+    /// read once in an orientation is not read again.
     pub fn read(&self, image: &RgbImage, today: NaiveDate) -> Result<MrzOutcome, DocumentError> {
-        let mut seen = false;
-        for quarter in 0..4 {
-            let rotated;
-            let page = match quarter {
-                0 => image,
-                1 => {
-                    rotated = image::imageops::rotate90(image);
-                    &rotated
-                }
-                2 => {
-                    rotated = image::imageops::rotate180(image);
-                    &rotated
-                }
-                _ => {
-                    rotated = image::imageops::rotate270(image);
-                    &rotated
-                }
-            };
-            // A quick pass on a small page first; the full-size pass only when it is not conclusive.
-            let mut outcome = self.read_checked(page, today, DET_FAST_SIDE)?;
-            let longest = page.width().max(page.height()) as f32;
-            if !is_conclusive(&outcome) && longest > DET_FAST_SIDE as f32 * 1.1 {
-                let full = self.read_checked(page, today, DET_MAX_SIDE)?;
-                outcome = better_outcome(outcome, full);
+        let (w, h) = image.dimensions();
+        let mut pages: [Option<RgbImage>; 4] = Default::default();
+        let mut rows: [Vec<ReadRow>; 4] = Default::default();
+        let mut outcomes: [MrzOutcome; 4] = std::array::from_fn(|_| MrzOutcome::None);
+        // The longest steep row seen on the upright page, and the order in which to try the turns.
+        let mut longest_steep: Option<RotRect> = None;
+        let mut order = [0, 1, 2, 3];
+        // (quarter turns of the page given to the detector, its longest side, lower part covered)
+        let passes = [
+            (0, DET_FAST_SIDE, BOTTOM_FRACTION),
+            (0, DET_FAST_SIDE, 1.0),
+            (0, DET_MAX_SIDE, 1.0),
+            (1, DET_FAST_SIDE, 1.0),
+            (1, DET_MAX_SIDE, 1.0),
+        ];
+        for (det_quarter, side, fraction) in passes {
+            let found_any = outcomes.iter().any(|o| matches!(o, MrzOutcome::Found(_)));
+            if det_quarter == 1 && (found_any || longest_steep.is_none()) {
+                break;
             }
-            match outcome {
+            let (pw, ph) = if det_quarter == 0 { (w, h) } else { (h, w) };
+            if side != DET_FAST_SIDE && pw.max(ph) as f32 <= DET_FAST_SIDE as f32 * 1.1 {
+                // Small page: the full size would give the detector (about) the same input again.
+                continue;
+            }
+            let boxes = self.detect(turned_page(image, &mut pages, det_quarter), side, fraction)?;
+            if det_quarter == 0 {
+                for r in group_rows(&boxes) {
+                    if is_long_row(&r)
+                        && r.angle.abs() > MAX_ROW_ANGLE
+                        && longest_steep.is_none_or(|l| r.len > l.len)
+                    {
+                        longest_steep = Some(r);
+                    }
+                }
+            }
+            // The MRZ is at the bottom of the upright page: when the longest steep row (most likely
+            // an MRZ line) is on the left, the page was turned clockwise and 270° undoes it.
+            let first_turn = if longest_steep.is_some_and(|r| r.cx < w as f32 / 2.0) { 3 } else { 1 };
+            order = [0, first_turn, 2, 4 - first_turn];
+            for quarter in order {
+                // The lower part of one orientation is not the lower part of another; once an MRZ
+                // is found, only its orientation is read further.
+                let found_any = outcomes.iter().any(|o| matches!(o, MrzOutcome::Found(_)));
+                if (fraction < 1.0 && quarter != det_quarter)
+                    || (found_any && !matches!(outcomes[quarter], MrzOutcome::Found(_)))
+                {
+                    continue;
+                }
+                let turns = (quarter + 4 - det_quarter) % 4;
+                let boxes: Vec<RotRect> = boxes.iter().map(|b| turn_rect(b, turns, pw, ph)).collect();
+                let page = turned_page(image, &mut pages, quarter);
+                let mut pr = PageRows { page, rows: &mut rows[quarter] };
+                let next = self.read_checked(&mut pr, today, &boxes)?;
+                let outcome =
+                    better_outcome(std::mem::replace(&mut outcomes[quarter], MrzOutcome::None), next);
+                if is_conclusive(&outcome) {
+                    return Ok(outcome);
+                }
+                outcomes[quarter] = outcome;
+            }
+        }
+        let mut seen = false;
+        for quarter in order {
+            match std::mem::replace(&mut outcomes[quarter], MrzOutcome::None) {
                 MrzOutcome::Found(r) => return Ok(MrzOutcome::Found(r)),
                 MrzOutcome::Unreadable => seen = true,
                 MrzOutcome::None => {}
@@ -205,20 +312,20 @@ impl MrzReader {
         Ok(if seen { MrzOutcome::Unreadable } else { MrzOutcome::None })
     }
 
-    /// One detection size, with the second reads for failing check digits and uncertain names.
+    /// One detector pass, with the second reads for failing check digits and uncertain names.
     fn read_checked(
         &self,
-        page: &RgbImage,
+        pr: &mut PageRows,
         today: NaiveDate,
-        det_side: u32,
+        boxes: &[RotRect],
     ) -> Result<MrzOutcome, DocumentError> {
-        Ok(match self.read_upright(page, today, det_side)? {
+        Ok(match self.read_upright(pr, today, boxes)? {
             MrzOutcome::Found(mut read) => {
                 if !read.record.all_check_digits_pass() {
-                    self.reread_lines(page, &mut read, today)?;
+                    self.reread_lines(pr, &mut read, today)?;
                 }
                 if read.name_uncertain {
-                    self.confirm_name(page, &mut read, today)?;
+                    self.confirm_name(pr, &mut read, today)?;
                 }
                 MrzOutcome::Found(read)
             }
@@ -231,7 +338,7 @@ impl MrzReader {
     /// slightly different crop; nothing is ever changed to fit a check digit).
     fn reread_lines(
         &self,
-        page: &RgbImage,
+        pr: &mut PageRows,
         read: &mut MrzRead,
         today: NaiveDate,
     ) -> Result<(), DocumentError> {
@@ -240,7 +347,7 @@ impl MrzReader {
         for (i, rect) in read.line_rects.iter().enumerate() {
             let mut line_options = vec![read.fitted[i].clone()];
             for variant in crop_variants(rect) {
-                let (text, probs) = self.recognize(&crop_rect(page, &variant))?;
+                let (text, probs) = self.read_rect(pr, &variant)?;
                 if let Some(f) = fit_line(&text, &probs, target) {
                     line_options.push(f);
                 }
@@ -280,33 +387,59 @@ impl MrzReader {
     }
 
     /// A name read with low probability is read again from slightly different crops; when a second
-    /// read spells the same name, the name is no longer considered uncertain.
+    /// read spells the same name, the name is no longer considered uncertain. The first second read
+    /// covers only the start of the line up to just after the name (cheaper: the recognizer's cost
+    /// grows with the crop's width); the whole line is read again only when that does not agree.
     fn confirm_name(
         &self,
-        page: &RgbImage,
+        pr: &mut PageRows,
         read: &mut MrzRead,
         today: NaiveDate,
     ) -> Result<(), DocumentError> {
-        let (line, start, _) = read.record.name_span;
+        let (line, start, end) = read.record.name_span;
         let Some(&rect) = read.line_rects.get(line) else { return Ok(()) };
-        let Some(target) = read.record.lines.get(line).map(String::len) else { return Ok(()) };
+        let Some(original) = read.record.lines.get(line) else { return Ok(()) };
+        let target = original.len();
+        let chars: Vec<char> = original.chars().collect();
+        let same_name = |text: String| {
+            let mut lines = read.record.lines.clone();
+            lines[line] = text;
+            let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+            mrz::parse(&refs, today).is_ok_and(|again| {
+                again.surname == read.record.surname && again.given_names == read.record.given_names
+            })
+        };
+        // The line start up to two characters past the name's last letter, plus a margin.
+        if let Some(last) = (start..end.min(chars.len())).rev().find(|&i| chars[i] != '<')
+            && last + 3 + 4 < target
+        {
+            let head = RotRect { h: rect.h * 1.2, ..rect };
+            let len = (rect.len * (last + 3) as f32 / target as f32 + rect.h).min(rect.len);
+            let (ux, uy) = rect.dir();
+            let shift = (rect.len - len) / 2.0;
+            let head = RotRect { cx: rect.cx - ux * shift, cy: rect.cy - uy * shift, len, ..head };
+            let (text, _) = self.read_rect(pr, &head)?;
+            let text: Vec<char> = text.trim_end_matches('<').chars().collect();
+            // Same number of characters up to the name's end: the read lines up with the first.
+            if text.len() == last + 1 {
+                let line_text: String = text.iter().chain(chars[last + 1..].iter()).collect();
+                if same_name(line_text) {
+                    read.name_uncertain = false;
+                    return Ok(());
+                }
+            }
+        }
         let variants =
             [RotRect { h: rect.h * 1.2, ..rect }, RotRect { h: rect.h * 0.9, len: rect.len * 1.03, ..rect }];
         for variant in variants {
-            let (text, probs) = self.recognize(&crop_rect(page, &variant))?;
+            let (text, probs) = self.read_rect(pr, &variant)?;
             let Some((mut text, probs)) = fit_line(&text, &probs, target) else { continue };
             if probs.contains(&0.0) {
                 // A padded or trimmed read cannot vouch for the name either.
                 continue;
             }
             clear_after_name(&mut text, &probs, start);
-            let mut lines = read.record.lines.clone();
-            lines[line] = text;
-            let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-            if let Ok(again) = mrz::parse(&refs, today)
-                && again.surname == read.record.surname
-                && again.given_names == read.record.given_names
-            {
+            if same_name(text) {
                 read.name_uncertain = false;
                 return Ok(());
             }
@@ -316,14 +449,14 @@ impl MrzReader {
 
     fn read_upright(
         &self,
-        page: &RgbImage,
+        pr: &mut PageRows,
         today: NaiveDate,
-        det_side: u32,
+        boxes: &[RotRect],
     ) -> Result<MrzOutcome, DocumentError> {
-        let boxes = self.detect(page, det_side)?;
-        let rows = group_rows(&boxes);
+        let rows = group_rows(boxes);
+        // A steep row is read in the quarter turn where it is closer to horizontal.
         let mut candidates: Vec<RotRect> =
-            rows.into_iter().filter(|r| r.len >= 8.0 * r.h && r.h >= 4.0).collect();
+            rows.into_iter().filter(|r| is_long_row(r) && r.angle.abs() <= MAX_ROW_ANGLE).collect();
         candidates.sort_by(|a, b| b.len.total_cmp(&a.len));
         candidates.truncate(MAX_ROWS);
         // The MRZ is at the bottom of the page: among the long rows, read the lowest first.
@@ -346,8 +479,7 @@ impl MrzReader {
             {
                 return Ok(MrzOutcome::Found(read));
             }
-            let crop = crop_rect(page, rect);
-            let (text, probs) = self.recognize(&crop)?;
+            let (text, probs) = self.read_rect(pr, rect)?;
             let (nx, ny) = (-rect.dir().1, rect.dir().0);
             texts.push(RowText { text, probs, across: rect.cx * nx + rect.cy * ny, h: rect.h, rect: *rect });
         }
@@ -355,7 +487,7 @@ impl MrzReader {
         if matches!(outcome, MrzOutcome::Found(_)) {
             return Ok(outcome);
         }
-        self.read_siblings(page, texts, today).map(|found| found.unwrap_or(outcome))
+        self.read_siblings(pr, texts, today).map(|found| found.unwrap_or(outcome))
     }
 
     /// Fallback when only one line of a two-line MRZ was detected (a stamp over the other, or the
@@ -363,7 +495,7 @@ impl MrzReader {
     /// line pitches, and let the layout and check digits decide.
     fn read_siblings(
         &self,
-        page: &RgbImage,
+        pr: &mut PageRows,
         mut texts: Vec<RowText>,
         today: NaiveDate,
     ) -> Result<Option<MrzOutcome>, DocumentError> {
@@ -383,7 +515,7 @@ impl MrzReader {
                 for pitch in SIBLING_PITCHES {
                     let offset = direction * pitch * r.h;
                     let rect = RotRect { cx: r.cx + nx * offset, cy: r.cy + ny * offset, ..r };
-                    let (text, probs) = self.recognize(&crop_rect(page, &rect))?;
+                    let (text, probs) = self.read_rect(pr, &rect)?;
                     texts.push(RowText { text, probs, across: rect.cx * nx + rect.cy * ny, h: rect.h, rect });
                 }
             }
@@ -394,20 +526,22 @@ impl MrzReader {
         Ok(None)
     }
 
-    /// DB text detection; boxes in page coordinates.
-    fn detect(&self, page: &RgbImage, max_side: u32) -> Result<Vec<RotRect>, DocumentError> {
+    /// Recognizes the row `rect` of the page, or returns the earlier read of (almost) the same row.
+    fn read_rect(&self, pr: &mut PageRows, rect: &RotRect) -> Result<(String, Vec<f32>), DocumentError> {
+        if let Some((_, text, probs)) = pr.rows.iter().find(|(r, _, _)| same_row(r, rect)) {
+            return Ok((text.clone(), probs.clone()));
+        }
+        let (text, probs) = self.recognize(&crop_rect(pr.page, rect))?;
+        pr.rows.push((*rect, text.clone(), probs.clone()));
+        Ok((text, probs))
+    }
+
+    /// DB text detection on the lower `fraction` of the page scaled to `max_side`; boxes in page
+    /// coordinates.
+    fn detect(&self, page: &RgbImage, max_side: u32, fraction: f32) -> Result<Vec<RotRect>, DocumentError> {
         let (w, h) = page.dimensions();
-        let longest = w.max(h) as f32;
-        let scale = if longest > max_side as f32 {
-            max_side as f32 / longest
-        } else if longest < DET_MIN_SIDE as f32 {
-            DET_MIN_SIDE as f32 / longest
-        } else {
-            1.0
-        };
-        let round32 = |v: f32| (((v / 32.0).round() as u32).max(1)) * 32;
-        let (dw, dh) = (round32(w as f32 * scale), round32(h as f32 * scale));
-        let small = if scale < 1.0 {
+        let (dw, dh) = det_dims(w, h, max_side);
+        let small = if w.max(h) > max_side {
             // Area averaging keeps thin strokes when shrinking a lot.
             let t = image::imageops::thumbnail(page, dw, dh);
             if t.dimensions() == (dw, dh) {
@@ -418,7 +552,13 @@ impl MrzReader {
         } else {
             image::imageops::resize(page, dw, dh, image::imageops::FilterType::Triangle)
         };
-        let (sx, sy) = (w as f32 / dw as f32, h as f32 / dh as f32);
+        // Rows from `top` down, a multiple of 32 high as the detector needs.
+        let top = dh - (((dh as f32 * fraction / 32.0).round() as u32).clamp(1, dh / 32) * 32);
+        let small =
+            if top > 0 { image::imageops::crop_imm(&small, 0, top, dw, dh - top).to_image() } else { small };
+        let dh_full = dh;
+        let dh = small.height();
+        let (sx, sy) = (w as f32 / dw as f32, h as f32 / dh_full as f32);
         let mean = [0.485f32, 0.456, 0.406];
         let std = [0.229f32, 0.224, 0.225];
         let input = planar(&small, |c, v| (v as f32 / 255.0 - mean[c]) / std[c], false)?;
@@ -440,7 +580,7 @@ impl MrzReader {
                 let (hx, hy) = (-uy * b.h * sx, ux * b.h * sy);
                 RotRect {
                     cx: b.cx * sx,
-                    cy: b.cy * sy,
+                    cy: (b.cy + top as f32) * sy,
                     len: (lx * lx + ly * ly).sqrt(),
                     h: (hx * hx + hy * hy).sqrt(),
                     angle: ly.atan2(lx),
@@ -498,6 +638,21 @@ impl MrzReader {
         }
         Ok((text, probs))
     }
+}
+
+/// Detector input size for a `w` x `h` page and a longest side of `max_side`: pages larger than
+/// that are scaled down, small ones up to `DET_MIN_SIDE`; sides are multiples of 32.
+fn det_dims(w: u32, h: u32, max_side: u32) -> (u32, u32) {
+    let longest = w.max(h) as f32;
+    let scale = if longest > max_side as f32 {
+        max_side as f32 / longest
+    } else if longest < DET_MIN_SIDE as f32 {
+        DET_MIN_SIDE as f32 / longest
+    } else {
+        1.0
+    };
+    let round32 = |v: f32| (((v / 32.0).round() as u32).max(1)) * 32;
+    (round32(w as f32 * scale), round32(h as f32 * scale))
 }
 
 /// NCHW tensor data from an RGB image; `bgr` swaps the channel order.
@@ -1002,6 +1157,50 @@ mod tests {
         assert_eq!(pick(fake_read('9', true), valid()), (true, false));
         assert!(matches!(better_outcome(MrzOutcome::None, MrzOutcome::Unreadable), MrzOutcome::Unreadable));
         assert!(matches!(better_outcome(MrzOutcome::None, valid()), MrzOutcome::Found(_)));
+    }
+
+    #[test]
+    fn turned_rects_follow_the_turned_page() {
+        // One marked pixel; its centre, turned with the page, lands on the marked pixel's centre.
+        let (w, h) = (5u32, 3u32);
+        let mut page = RgbImage::new(w, h);
+        page.put_pixel(1, 0, image::Rgb([255, 0, 0]));
+        let pages = [
+            page.clone(),
+            image::imageops::rotate90(&page),
+            image::imageops::rotate180(&page),
+            image::imageops::rotate270(&page),
+        ];
+        let rect = RotRect { cx: 1.5, cy: 0.5, len: 2.0, h: 1.0, angle: 0.0 };
+        for (turns, turned) in pages.iter().enumerate() {
+            let r = turn_rect(&rect, turns, w, h);
+            let (x, y) = (r.cx.floor() as u32, r.cy.floor() as u32);
+            assert_eq!(turned.get_pixel(x, y).0, [255, 0, 0], "turns {turns}");
+            // Text direction turns with the page (a horizontal row becomes vertical and back).
+            let vertical = turns % 2 == 1;
+            assert_eq!(r.angle.abs() > 1.5, vertical, "turns {turns} angle {}", r.angle);
+        }
+        let back = turn_rect(&turn_rect(&rect, 1, w, h), 3, h, w);
+        assert!((back.cx - rect.cx).abs() < 1e-4 && (back.cy - rect.cy).abs() < 1e-4);
+    }
+
+    #[test]
+    fn same_row_tolerates_only_tiny_differences() {
+        let a = RotRect { cx: 300.0, cy: 400.0, len: 600.0, h: 20.0, angle: 0.01 };
+        assert!(same_row(&a, &RotRect { cx: 301.0, cy: 400.5, len: 604.0, ..a }));
+        // The second-read crops (taller, longer) and the neighbour lines are different rows.
+        assert!(!same_row(&a, &RotRect { h: 24.0, ..a }));
+        assert!(!same_row(&a, &RotRect { h: 18.0, len: 618.0, ..a }));
+        assert!(!same_row(&a, &RotRect { cy: 422.0, ..a }));
+    }
+
+    #[test]
+    fn detector_sizes_are_multiples_of_32() {
+        assert_eq!(det_dims(1600, 1200, 640), (640, 480));
+        assert_eq!(det_dims(1600, 1200, 960), (960, 736));
+        // Small pages are upscaled to the minimum side.
+        assert_eq!(det_dims(400, 290, 640), (640, 480));
+        assert_eq!(det_dims(400, 290, 960), (640, 480));
     }
 
     #[test]

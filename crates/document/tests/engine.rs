@@ -83,6 +83,17 @@ fn reads_a_page_turned_sideways() {
 }
 
 #[test]
+fn reads_a_page_upside_down_and_turned_the_other_way() {
+    let (Some(engine), Some(img)) = (engine(), shared_image(ICAO_TD3)) else { return };
+    for turned in [image::imageops::rotate180(&img), image::imageops::rotate270(&img)] {
+        let scan = engine.scan(&turned, RequestedType::Passport, today()).unwrap();
+        assert!(scan.error.is_none(), "{:?}", scan.error);
+        assert_eq!(scan.fields.document_number.as_deref(), Some("L898902C3"));
+        assert_eq!(scan.fields.last_name.as_deref(), Some("ERIKSSON"));
+    }
+}
+
+#[test]
 fn reads_a_td1_card_as_national_id() {
     let (Some(engine), Some(img)) =
         (engine(), shared_image("mrz_docs/dev/sivakumar-mahalingam-fastmrz__data_td1.jpg"))
