@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite (`make test`): lint, every crate's tests against real SQLite, a throwaway
-# PostgreSQL and a throwaway SeaweedFS (S3), real-model tests, the curl smoke test against the
-# real binary, and the Dockerfile lint. Starts and cleans up everything it needs.
+# PostgreSQL and a throwaway SeaweedFS (S3), real-model tests, short fuzz runs, the curl smoke test
+# against the real binary, and the Dockerfile lint. Starts and cleans up everything it needs.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -48,6 +48,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "cargo test (workspace)"
 cargo test --workspace --no-fail-fast
+
+step "fuzz targets (5 s each; longer: scripts/fuzz.sh 600)"
+bash scripts/fuzz.sh 5
 
 step "curl smoke test against the real binary"
 bash tests/curl/smoke.sh "$TARGET/debug/idverify"

@@ -14,6 +14,7 @@ use hyper_util::service::TowerToHyperService;
 use idverify_objects::{ObjectStore, ObjectStoreConfig};
 use idverify_store::{Store, StoreConfig};
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 
 use crate::config::Config;
 use crate::engines::{self, EngineSettings, Engines};
@@ -83,7 +84,14 @@ pub fn build_state(config: Config, engines: Engines, store: Store, objects: Opti
         },
         metrics.clone(),
     );
-    AppState { service: Arc::new(service), store, objects, metrics, config: Arc::new(config) }
+    AppState {
+        service: Arc::new(service),
+        store,
+        objects,
+        metrics,
+        config: Arc::new(config),
+        background: tokio_util::task::TaskTracker::new(),
+    }
 }
 
 /// A bound, not yet running server: tests bind port 0 and read the address.
@@ -103,14 +111,17 @@ impl Server {
         self.listener.local_addr().unwrap_or_else(|_| self.state.config.listen_addr())
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish
-    /// for at most `shutdown_grace_secs`.
+    /// Serves until `shutdown` resolves, then stops accepting (new connections are refused) and
+    /// lets in-flight requests finish for at most `shutdown_grace_secs`. Requests still running
+    /// then are cut (their clients get no answer; their charges are refunded, see
+    /// `http::middleware`), and the refunds get at most [`REFUND_WAIT`] more.
     ///
     /// A hand-written accept loop rather than `axum::serve`, so that hyper gets a timer: a client
     /// that never finishes sending its request head is cut off after `header_read_timeout_secs`
     /// instead of holding a connection forever.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let config = self.state.config.clone();
+        let background = self.state.background.clone();
         let grace = Duration::from_secs(config.shutdown_grace_secs);
         let router = http::router(self.state);
         let mut builder = ConnectionBuilder::new(TokioExecutor::new());
@@ -119,9 +130,17 @@ impl Server {
             .timer(TokioTimer::new())
             .header_read_timeout(Duration::from_secs(config.header_read_timeout_secs));
         let graceful = GracefulShutdown::new();
+        // The connection tasks, so that those still running at the grace bound can be cut here
+        // rather than whenever the runtime is dropped.
+        let mut connections = JoinSet::new();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
+                // Once the signal is in, no further connection is accepted, even one already queued.
+                biased;
+                _ = &mut shutdown => break,
+                // Reap finished connections so the set stays as small as the live ones.
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
                 accepted = self.listener.accept() => {
                     let stream = match accepted {
                         Ok((stream, _)) => stream,
@@ -135,12 +154,11 @@ impl Server {
                     let service = TowerToHyperService::new(router.clone());
                     let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
                     let connection = graceful.watch(connection);
-                    tokio::spawn(async move {
+                    connections.spawn(async move {
                         // Client resets and timeouts end here; they are not server errors.
                         let _ = connection.await;
                     });
                 }
-                _ = &mut shutdown => break,
             }
         }
         drop(self.listener);
@@ -148,12 +166,26 @@ impl Server {
         tokio::select! {
             _ = graceful.shutdown() => {}
             _ = tokio::time::sleep(grace) => {
-                tracing::warn!(grace_secs = grace.as_secs(), "in-flight requests did not finish within the grace period");
+                tracing::warn!(
+                    grace_secs = grace.as_secs(),
+                    connections = connections.len(),
+                    "in-flight requests did not finish within the grace period; cutting them"
+                );
+                connections.abort_all();
             }
+        }
+        // Aborted tasks drop their requests here, which starts their refunds.
+        while connections.join_next().await.is_some() {}
+        background.close();
+        if tokio::time::timeout(REFUND_WAIT, background.wait()).await.is_err() {
+            tracing::error!(pending = background.len(), "refunds of cut requests did not finish before exit");
         }
         Ok(())
     }
 }
+
+/// How long shutdown waits, after the grace period, for the refunds of the requests it cut.
+pub const REFUND_WAIT: Duration = Duration::from_secs(5);
 
 /// SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {

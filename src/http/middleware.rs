@@ -3,8 +3,10 @@
 //! 2. catch-panic: a panic becomes a 500 with the standard error body.
 //! 3. `deadline`: the whole request is bounded by `request_timeout_secs`.
 //! 4. `tenant_gate` (on /v1 only): API key (401), rate limit (429), idempotency replay,
-//!    token charge (402) before anything runs, refund when the request did not succeed.
+//!    token charge (402) before anything runs, refund when the request did not succeed or ended
+//!    without an answer (deadline, client gone, shutdown; see `Unwind`).
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -67,11 +69,32 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     response
 }
 
-pub async fn deadline(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn deadline(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let limit = Duration::from_secs(state.config.request_timeout_secs);
+    let (unwound, unwinding) = tokio::sync::oneshot::channel();
+    req.extensions_mut().insert(UnwoundSignal(Arc::new(Mutex::new(Some(unwound)))));
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(response) => response,
-        Err(_) => ApiError::Timeout.into_response(),
+        Err(_) => {
+            // The request was dropped just now. Answer once its charge is refunded and its
+            // idempotency key released, so that an immediate retry is not refused with 409.
+            let _ = tokio::time::timeout(UNWIND_WAIT, unwinding).await;
+            ApiError::Timeout.into_response()
+        }
+    }
+}
+
+/// How long a timed-out request's 503 waits for its refund (a store call).
+const UNWIND_WAIT: Duration = Duration::from_secs(2);
+
+/// Fires (or is dropped) when a request dropped by [`deadline`] has been unwound; the request
+/// extension carries it to [`Unwind`].
+#[derive(Clone)]
+struct UnwoundSignal(Arc<Mutex<Option<tokio::sync::oneshot::Sender<()>>>>);
+
+impl UnwoundSignal {
+    fn take(&self) -> Option<tokio::sync::oneshot::Sender<()>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 }
 
@@ -210,15 +233,30 @@ async fn gate(state: AppState, mut req: Request, next: Next) -> Result<Response,
     // 402: charged before the engines run.
     let request_id = crate::telemetry::current_request_id();
     let price = price_for(&state, &path);
+    // From here on, a request dropped before it answers (request deadline, client gone, shutdown
+    // grace bound) or failing on `?` gets its charge back and releases its idempotency key.
+    let mut unwind = Unwind {
+        state: state.clone(),
+        org_id: org_id.clone(),
+        request_id: request_id.clone(),
+        path: path.clone(),
+        idem_key: idem_key.clone(),
+        // Set before the charge is awaited: a refund without a debit is refused by the store.
+        charged: price,
+        armed: true,
+        unwound: req.extensions().get::<UnwoundSignal>().and_then(UnwoundSignal::take),
+    };
     if price > 0 {
         match state.store.charge(&org_id, price, &request_id, &path).await {
             Ok(Charge::Charged { .. }) => {}
             Ok(Charge::Insufficient { balance }) => {
                 abandon(&state, &org_id, idem_key.as_deref()).await;
+                unwind.armed = false;
                 return Err(ApiError::InsufficientTokens { price, balance });
             }
             Err(e) => {
                 abandon(&state, &org_id, idem_key.as_deref()).await;
+                unwind.armed = false;
                 return Err(store_error(e));
             }
         }
@@ -236,6 +274,7 @@ async fn gate(state: AppState, mut req: Request, next: Next) -> Result<Response,
             tracing::error!(request_id = %request_id, error = %e, "refund failed");
         }
         abandon(&state, &org_id, idem_key.as_deref()).await;
+        unwind.armed = false;
         return Ok(response);
     }
     if let Some(key) = idem_key {
@@ -256,7 +295,58 @@ async fn gate(state: AppState, mut req: Request, next: Next) -> Result<Response,
         }
         response = Response::from_parts(parts, Body::from(bytes));
     }
+    unwind.armed = false;
     Ok(response)
+}
+
+/// Undoes a request's charge and idempotency claim when its future ends without answering. The
+/// store's refund is idempotent per request id, so racing an in-line refund does no harm.
+struct Unwind {
+    state: AppState,
+    org_id: String,
+    request_id: String,
+    path: String,
+    idem_key: Option<String>,
+    /// Tokens to give back (0 for free endpoints).
+    charged: i64,
+    armed: bool,
+    /// Tells [`deadline`] when the unwinding is done (dropped unsent if there was nothing to do).
+    unwound: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Unwind {
+    fn drop(&mut self) {
+        if !self.armed || (self.charged == 0 && self.idem_key.is_none()) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::error!(request_id = %self.request_id, "request dropped outside the runtime; no refund");
+            return;
+        };
+        tracing::warn!(request_id = %self.request_id, "request ended without an answer; undoing its charge");
+        let state = self.state.clone();
+        let org_id = std::mem::take(&mut self.org_id);
+        let request_id = std::mem::take(&mut self.request_id);
+        let path = std::mem::take(&mut self.path);
+        let idem_key = self.idem_key.take();
+        let charged = self.charged;
+        let unwound = self.unwound.take();
+        // Tracked, so that the server waits for it at shutdown.
+        self.state.background.spawn_on(
+            async move {
+                if charged > 0
+                    && let Err(e) = state.store.refund(&org_id, charged, &request_id, &path).await
+                {
+                    tracing::error!(request_id = %request_id, error = %e, "refund failed");
+                }
+                abandon(&state, &org_id, idem_key.as_deref()).await;
+                if let Some(unwound) = unwound {
+                    let _ = unwound.send(());
+                }
+            },
+            &runtime,
+        );
+    }
 }
 
 async fn abandon(state: &AppState, org_id: &str, key: Option<&str>) {

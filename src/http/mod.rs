@@ -14,6 +14,7 @@ use axum::http::{HeaderValue, header};
 use axum::routing::{get, post};
 use idverify_objects::ObjectStore;
 use idverify_store::{RatePolicy, Store};
+use tokio_util::task::TaskTracker;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -30,6 +31,9 @@ pub struct AppState {
     pub objects: Option<ObjectStore>,
     pub metrics: Arc<Metrics>,
     pub config: Arc<Config>,
+    /// Work that outlives its request: the refund of a request dropped before it answered. The
+    /// server waits for it at shutdown.
+    pub background: TaskTracker,
 }
 
 impl AppState {
