@@ -13,6 +13,7 @@
 //! - [`imaging`]: image sniffing and decoding with limits and EXIF orientation.
 //! - [`cli`]: admin and evaluation commands.
 
+pub mod allocator;
 pub mod app;
 pub mod cli;
 pub mod config;

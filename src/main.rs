@@ -11,6 +11,7 @@ use idverify::config::Config;
 const EXIT_WAIT: Duration = Duration::from_secs(1);
 
 fn main() -> ExitCode {
+    idverify::allocator::cap_malloc_arenas();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
