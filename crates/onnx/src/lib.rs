@@ -92,6 +92,11 @@ pub fn load_session(
         .map_err(|e| model_err(e.to_string()))?
         .with_inter_threads(1)
         .map_err(|e| model_err(e.to_string()))?
+        // Idle intra-op workers sleep instead of spinning: a spinning pool burns the cores that
+        // concurrent requests need (BENCHMARKS.md: with 2 threads and spinning, c=1 p50 went from
+        // 557 to 1698 ms on a busy machine; without spinning, 341 to 230 ms on a quiet one).
+        .with_intra_op_spinning(false)
+        .map_err(|e| model_err(e.to_string()))?
         .commit_from_file(model_file)
         .map_err(|e| model_err(e.to_string()))
 }
