@@ -57,34 +57,20 @@ MODELS="${IDVERIFY_MODELS_DIR:-$ROOT/models}"
 [[ -f "$MODELS/libonnxruntime.so" ]] || make -C "$ROOT" models >&2
 
 WORK="$(mktemp -d)"
+# shellcheck source=scripts/lib/serve.sh
+source "$ROOT/scripts/lib/serve.sh"
 SERVER_PID=""
 SAMPLER_PID=""
 cleanup() {
     [[ -n "$SAMPLER_PID" ]] && kill "$SAMPLER_PID" 2>/dev/null || true
-    if [[ -n "$SERVER_PID" ]]; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
+    stop_idverify
     rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM
 
-export IDVERIFY_DATA_DIR="$WORK/data"
 export IDVERIFY_MODELS_DIR="$MODELS"
 export IDVERIFY_LOG_LEVEL="${IDVERIFY_LOG_LEVEL:-warn}"
-KEY="$("$BIN" org create bench --tokens 100000000 | tail -n 1)"
-"$BIN" org rate-limit bench --per-second 1000 --burst 1000 >/dev/null
-
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-URL="http://127.0.0.1:$PORT"
-IDVERIFY_LISTEN="127.0.0.1:$PORT" "$BIN" serve 2>"$WORK/server.log" &
-SERVER_PID=$!
-for _ in $(seq 1 240); do
-    curl -fs "$URL/readyz" >/dev/null 2>&1 && break
-    kill -0 "$SERVER_PID" 2>/dev/null || { echo "server exited:" >&2; tail -n 20 "$WORK/server.log" >&2; exit 1; }
-    sleep 0.5
-done
-curl -fs "$URL/readyz" >/dev/null || { echo "server not ready after 120 s" >&2; exit 1; }
+start_idverify "$BIN" "$WORK" bench 100000000 1000
 
 # One multipart body, built once, replayed by wrk.
 BOUNDARY="idverifybench$RANDOM$RANDOM"

@@ -45,28 +45,13 @@ if ! "$VENV/bin/python" -c 'import PIL' 2>/dev/null; then
   "$VENV/bin/pip" install --quiet Pillow==11.3.0
 fi
 
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-BASE="http://127.0.0.1:$PORT"
-# Embedded defaults; only where the data lives and the port are set.
-unset IDVERIFY_DATABASE_URL IDVERIFY_CONFIG
-while IFS='=' read -r name _; do
-  [[ "$name" == IDVERIFY_S3_* ]] && unset "$name"
-done < <(env)
-export IDVERIFY_DATA_DIR="$WORK/data" IDVERIFY_LISTEN="127.0.0.1:$PORT"
-
-KEY="$("$BIN" org create hostile --tokens 1000000 | tail -n 1)"
-# The generator is one client sending thousands of requests: lift the per-org rate limit so the
-# inputs reach the decoders instead of stopping at 429.
-"$BIN" org rate-limit hostile --per-second 100000 --burst 100000 >/dev/null
-
-"$BIN" serve >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 1 150); do
-  curl -fsS "$BASE/readyz" >/dev/null 2>&1 && break
-  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log" >&2; echo "hostile: server died" >&2; exit 1; }
-  sleep 0.2
-done
-curl -fsS "$BASE/readyz" >/dev/null || { echo "hostile: server not ready" >&2; exit 1; }
+# Embedded defaults; only where the data lives and the port are set. The generator is one client
+# sending thousands of requests: the org's rate limit is lifted so the inputs reach the decoders
+# instead of stopping at 429.
+# shellcheck source=scripts/lib/serve.sh
+source "$ROOT/scripts/lib/serve.sh"
+start_idverify "$BIN" "$WORK" hostile 1000000 100000
+BASE="$URL"
 echo "server pid $SERVER_PID on $BASE (binary $BIN)"
 
 status=0
