@@ -48,17 +48,11 @@ if [[ ${#need[@]} -gt 0 ]]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-BIN="$CARGO_TARGET_DIR/release/idverify"
-if [[ $BUILD -eq 1 || ! -x "$BIN" ]]; then
-    cargo build --release --bin idverify >&2
-fi
-MODELS="${IDVERIFY_MODELS_DIR:-$ROOT/models}"
-[[ -f "$MODELS/libonnxruntime.so" ]] || make -C "$ROOT" models >&2
-
-WORK="$(mktemp -d)"
 # shellcheck source=scripts/lib/serve.sh
 source "$ROOT/scripts/lib/serve.sh"
+prepare_release "$ROOT" "$BUILD"
+
+WORK="$(mktemp -d)"
 SERVER_PID=""
 SAMPLER_PID=""
 cleanup() {

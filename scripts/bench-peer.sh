@@ -67,17 +67,11 @@ if ! "$PY" -c 'import face_recognition, passporteye' 2>/dev/null; then
 fi
 
 # --- idverify server -----------------------------------------------------------------------
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-BIN="$CARGO_TARGET_DIR/release/idverify"
-if [[ $BUILD -eq 1 || ! -x "$BIN" ]]; then
-    cargo build --release --bin idverify >&2
-fi
-MODELS="${IDVERIFY_MODELS_DIR:-$ROOT/models}"
-[[ -f "$MODELS/libonnxruntime.so" ]] || make -C "$ROOT" models >&2
-
-WORK="$(mktemp -d)"
 # shellcheck source=scripts/lib/serve.sh
 source "$ROOT/scripts/lib/serve.sh"
+prepare_release "$ROOT" "$BUILD"
+
+WORK="$(mktemp -d)"
 SERVER_PID=""
 cleanup() {
     stop_idverify

@@ -1,10 +1,23 @@
 # Sourced by the benchmark and hostile-input scripts: starts `idverify serve` on embedded defaults
 # on a free 127.0.0.1 port with its data in a temp dir and one org, and waits until it is ready.
 #
+#   prepare_release ROOT BUILD   # builds the release binary (BUILD=1, or when it is missing) and
+#                                # fetches the models when absent; sets BIN and MODELS
 #   start_idverify BIN WORK ORG TOKENS RATE   # RATE: per-second rate limit (and burst) of ORG
 #
 # Sets KEY (the org's API key), PORT, URL and SERVER_PID; the server's stderr and stdout go to
 # WORK/server.log. The caller's EXIT trap should call stop_idverify.
+
+prepare_release() {
+    local root="$1" build="$2"
+    export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+    BIN="$CARGO_TARGET_DIR/release/idverify"
+    if [[ $build -eq 1 || ! -x "$BIN" ]]; then
+        cargo build --release --bin idverify >&2
+    fi
+    MODELS="${IDVERIFY_MODELS_DIR:-$root/models}"
+    [[ -f "$MODELS/libonnxruntime.so" ]] || make -C "$root" models >&2
+}
 
 start_idverify() {
     local bin="$1" work="$2" org="$3" tokens="$4" rate="$5"
