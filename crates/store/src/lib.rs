@@ -257,6 +257,23 @@ macro_rules! on_backend {
     };
 }
 
+/// Inside an `on_backend!` body: adds `$amount` to the org's balance in `$tx`, unless that would
+/// overflow. The new balance, or `None` when the org is missing or the balance would overflow.
+macro_rules! credit_balance {
+    ($d:ident, $tx:ident, $org_id:expr, $amount:expr) => {{
+        let balance: Option<i64> =
+            sqlx::query_scalar($d.sql(
+                "UPDATE orgs SET balance = balance + $1 WHERE id = $2 AND balance <= $3 RETURNING balance",
+            ))
+            .bind($amount)
+            .bind($org_id)
+            .bind(i64::MAX - $amount)
+            .fetch_optional(&mut *$tx)
+            .await?;
+        balance
+    }};
+}
+
 /// Write transactions: SQLite takes the write lock up front (no read-then-upgrade deadlocks).
 trait BeginWrite {
     type Db: sqlx::Database;
@@ -639,15 +656,7 @@ impl Store {
         let now = self.now_ms();
         on_backend!(self, pool, d => {
             let mut tx = pool.begin_write().await?;
-            let balance: Option<i64> = sqlx::query_scalar(d.sql(
-                "UPDATE orgs SET balance = balance + $1 WHERE id = $2 AND balance <= $3 \
-                 RETURNING balance",
-            ))
-            .bind(amount)
-            .bind(org_id)
-            .bind(i64::MAX - amount)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let balance = credit_balance!(d, tx, org_id, amount);
             let Some(balance) = balance else {
                 let exists = sqlx::query(d.sql("SELECT 1 FROM orgs WHERE id = $1"))
                     .bind(org_id)
@@ -748,15 +757,7 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             // Credit first: on PostgreSQL this locks the org row, so concurrent refunds of the same
             // request queue here and the sums below (a fresh snapshot) include the winner's row.
-            let balance: Option<i64> = sqlx::query_scalar(d.sql(
-                "UPDATE orgs SET balance = balance + $1 WHERE id = $2 AND balance <= $3 \
-                 RETURNING balance",
-            ))
-            .bind(amount)
-            .bind(org_id)
-            .bind(i64::MAX - amount)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let balance = credit_balance!(d, tx, org_id, amount);
             let row = sqlx::query(d.sql(
                 // SUM(BIGINT) is NUMERIC on PostgreSQL: cast back.
                 "SELECT CAST(COALESCE(SUM(CASE WHEN kind = 'debit' THEN amount ELSE 0 END), 0) AS BIGINT), \
