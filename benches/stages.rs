@@ -125,7 +125,7 @@ fn bench_document(c: &mut Criterion) {
     let today = chrono::Utc::now().date_naive();
     let mut group = c.benchmark_group("document");
     group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(5));
-    if models_present(&["PP-OCRv6_det_small.onnx", "PP-OCRv6_rec_small.onnx"]) {
+    if models_present(&[idverify_document::DET_MODEL, idverify_document::REC_MODEL]) {
         let cfg = idverify_document::DocumentEngineConfig {
             models_dir: models_dir(),
             sessions: 2,

@@ -55,6 +55,7 @@ pub mod mrz;
 mod ocr;
 
 pub use idverify_onnx::OnnxError;
+pub use ocr::{DET_MODEL, REC_MODEL};
 
 /// Engine settings. `sessions` is the number of independent OCR session pairs (parallel scans).
 #[derive(Clone, Debug)]

@@ -15,7 +15,10 @@ use crate::mrz::{self, MrzRecord};
 use crate::{DocumentEngineConfig, DocumentError};
 
 pub const DET_MODEL: &str = "PP-OCRv6_det_small.onnx";
-pub const REC_MODEL: &str = "PP-OCRv6_rec_small.onnx";
+/// The int8 build of `PP-OCRv6_rec_small.onnx` made by `scripts/quantize_rec.py`: convolutions
+/// quantized, head cut to the CTC blank, the 37 MRZ characters and the space (so its softmax, and
+/// every probability below, is over those classes only).
+pub const REC_MODEL: &str = "PP-OCRv6_rec_small_int8.onnx";
 
 /// Longest side of the page given to the detector (multiple of 32) in the quick first pass, and
 /// in the full pass that runs when the quick one is not conclusive (small or skewed MRZ).

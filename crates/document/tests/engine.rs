@@ -23,7 +23,7 @@ fn shared_dir() -> PathBuf {
 
 fn engine() -> Option<DocumentEngine> {
     let models_dir = models_dir();
-    if !models_dir.join("PP-OCRv6_rec_small.onnx").is_file() {
+    if !models_dir.join(idverify_document::REC_MODEL).is_file() {
         eprintln!("SKIP: models not found in {}", models_dir.display());
         return None;
     }
