@@ -543,25 +543,25 @@ impl MrzReader {
     /// coordinates.
     fn detect(&self, page: &RgbImage, max_side: u32, fraction: f32) -> Result<Vec<RotRect>, DocumentError> {
         let (w, h) = page.dimensions();
-        let (dw, dh) = det_dims(w, h, max_side);
+        let (dw, dh_full) = det_dims(w, h, max_side);
+        // Detector rows from `top` down, a multiple of 32 high as the detector needs.
+        let top = dh_full - (((dh_full as f32 * fraction / 32.0).round() as u32).clamp(1, dh_full / 32) * 32);
+        let dh = dh_full - top;
+        // Only the page rows the detector will see are resized.
+        let page_top = ((top as f32 * h as f32 / dh_full as f32).round() as u32).min(h - 1);
+        let region = image::imageops::crop_imm(page, 0, page_top, w, h - page_top);
         let small = if w.max(h) > max_side {
             // Area averaging keeps thin strokes when shrinking a lot.
-            let t = image::imageops::thumbnail(page, dw, dh);
+            let t = image::imageops::thumbnail(&*region, dw, dh);
             if t.dimensions() == (dw, dh) {
                 t
             } else {
                 image::imageops::resize(&t, dw, dh, image::imageops::FilterType::Triangle)
             }
         } else {
-            image::imageops::resize(page, dw, dh, image::imageops::FilterType::Triangle)
+            image::imageops::resize(&*region, dw, dh, image::imageops::FilterType::Triangle)
         };
-        // Rows from `top` down, a multiple of 32 high as the detector needs.
-        let top = dh - (((dh as f32 * fraction / 32.0).round() as u32).clamp(1, dh / 32) * 32);
-        let small =
-            if top > 0 { image::imageops::crop_imm(&small, 0, top, dw, dh - top).to_image() } else { small };
-        let dh_full = dh;
-        let dh = small.height();
-        let (sx, sy) = (w as f32 / dw as f32, h as f32 / dh_full as f32);
+        let (sx, sy) = (w as f32 / dw as f32, (h - page_top) as f32 / dh as f32);
         let mean = [0.485f32, 0.456, 0.406];
         let std = [0.229f32, 0.224, 0.225];
         let input = planar(&small, |c, v| (v as f32 / 255.0 - mean[c]) / std[c], false)?;
@@ -583,7 +583,7 @@ impl MrzReader {
                 let (hx, hy) = (-uy * b.h * sx, ux * b.h * sy);
                 RotRect {
                     cx: b.cx * sx,
-                    cy: (b.cy + top as f32) * sy,
+                    cy: page_top as f32 + b.cy * sy,
                     len: (lx * lx + ly * ly).sqrt(),
                     h: (hx * hx + hy * hy).sqrt(),
                     angle: ly.atan2(lx),
