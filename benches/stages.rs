@@ -23,8 +23,15 @@ const MRZ_PAGE: &str = "mrz_docs/dev/konstantint-PassportEye__passporteye_mrz_te
 const PHONE_PAGE: &str = "mrz_docs/dev/konstantint-PassportEye__passporteye_mrz_testdata_100_pass-lux.jpg";
 const PDF417: &str = "pdf417/dev/zxing-zxing__pdf417-1__03.png";
 
+/// The package root at run time (with a shared target dir, the compile-time one may be stale).
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+}
+
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    manifest_dir()
 }
 
 fn models_dir() -> PathBuf {

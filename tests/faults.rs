@@ -66,6 +66,13 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// The package root at run time (with a shared target dir, the compile-time one may be stale).
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+}
+
 /// A throwaway PostgreSQL cluster (scripts/pg-start.sh) that this test may stop and restart;
 /// stopped and removed on drop.
 struct Cluster {
@@ -75,7 +82,7 @@ struct Cluster {
 
 impl Cluster {
     fn script(name: &str) -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts").join(name)
+        manifest_dir().join("scripts").join(name)
     }
 
     /// Starts (or restarts) the cluster and returns its URL.

@@ -1,17 +1,25 @@
 //! The OpenAPI document is generated from the code; this snapshot makes every contract change
 //! visible in review. Regenerate with `UPDATE_SNAPSHOTS=1 cargo test --test openapi`.
 
-const SNAPSHOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots/openapi.json");
+/// At the run-time package root: the compile-time one can be another checkout's when a target dir
+/// is shared.
+fn snapshot() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+        .join("tests/snapshots/openapi.json")
+}
 
 #[test]
 fn openapi_document_matches_the_snapshot() {
     let doc = idverify::http::openapi::document();
     let text = serde_json::to_string_pretty(&doc).unwrap() + "\n";
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(SNAPSHOT, &text).unwrap();
+        std::fs::write(snapshot(), &text).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(SNAPSHOT).expect("snapshot missing: run with UPDATE_SNAPSHOTS=1");
+    let expected =
+        std::fs::read_to_string(snapshot()).expect("snapshot missing: run with UPDATE_SNAPSHOTS=1");
     assert!(
         text == expected,
         "the API contract changed: review, then UPDATE_SNAPSHOTS=1 cargo test --test openapi"

@@ -480,13 +480,20 @@ async fn unreachable_database_is_unavailable_quickly() {
 /// Stops and restarts a private PostgreSQL cluster (via scripts/pg-start.sh / pg-stop.sh) under a
 /// live `Store`: calls fail fast with `Unavailable` while it is down and work again afterwards
 /// without reconnecting by hand.
+/// The package root at run time (with a shared target dir, the compile-time one may be stale).
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+}
+
 #[tokio::test]
 async fn postgres_outage_is_unavailable_then_recovers() {
     if postgres_url().is_none() {
         eprintln!("SKIP: postgres tests ({PG_ENV} unset) [outage and recovery]");
         return;
     }
-    let scripts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts");
+    let scripts = manifest_dir().join("../../scripts");
     let cluster = tempfile::Builder::new().prefix("idverify-pg-outage").tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let run = |script: &str, args: &[&str]| {
