@@ -242,7 +242,7 @@ pub struct FaceMatchBlock {
     pub confidence: f32,
     /// The confidence at the operating point; `isMatch` is `confidence >= threshold`.
     pub threshold: f32,
-    /// Euclidean distance between the embeddings (null when not compared).
+    /// Euclidean distance between the unit-length embeddings, 0 to 2 (null when not compared).
     pub distance: Option<f32>,
     pub model: MatchModelDto,
     pub error: Option<BlockErrorDto>,

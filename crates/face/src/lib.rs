@@ -8,8 +8,8 @@
 //!
 //! Pipeline: YuNet (letterbox 640, score 0.6, NMS 0.3) → 5 landmarks → least-squares similarity
 //! onto the 150 px template (`align::TEMPLATE`) scaled by 0.95 and by 1.05 → bilinear warp →
-//! embeddings of the two chips and their mirror images, averaged → Euclidean distance →
-//! calibrated confidence (`calibration.json`).
+//! embeddings of the two chips and their mirror images, averaged and scaled to unit length →
+//! Euclidean distance (a function of the cosine) → calibrated confidence (`calibration.json`).
 
 // `!(x >= limit)` is deliberate throughout: a NaN measure must fail the check.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
@@ -40,12 +40,13 @@ pub const EMBEDDING_DIM: usize = 128;
 /// Names the distance-producing recipe (weights, template, test-time augmentation...) in
 /// calibration versions; bump it whenever a change alters what distances mean, then refit
 /// `calibration.json`.
-pub const PIPELINE_ID: &str = "p3";
+pub const PIPELINE_ID: &str = "p4";
 /// Test-time augmentation: the face is embedded at these chip scales (1 = dlib's template), each
 /// also mirrored, and the embeddings are averaged. Averaging over small scale changes evens out
 /// the detector's landmark noise: on LFW dev, FNMR at FMR 0.001 fell from 4.5 % (scale 1 and its
 /// mirror) to 3.2 %. Scale 1 itself is left out: adding it (six chips) gave the same accuracy at
-/// the operating point for 50 % more recognizer time (BENCHMARKS.md, "Face engine").
+/// the operating point for 50 % more recognizer time, also once embeddings were normalized
+/// (BENCHMARKS.md, "Face engine").
 pub const JITTER_SCALES: [f32; 2] = [0.95, 1.05];
 
 #[derive(Clone, Debug)]
@@ -118,7 +119,8 @@ pub struct Embedding(pub Vec<f32>);
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MatchScore {
-    /// Euclidean distance between embeddings (dlib scale: < 0.6 is dlib's own "same person" rule).
+    /// Euclidean distance between the unit-length embeddings, 0 to 2 (√(2 − 2·cosine)); not on
+    /// dlib's raw-descriptor scale, where < 0.6 is its "same person" rule.
     pub distance: f32,
     /// 100 · P(same | distance) from the shipped calibration.
     pub confidence: f32,
@@ -184,16 +186,22 @@ pub struct FaceEngine {
     threshold_distance: f32,
 }
 
-/// Component-wise mean of embeddings (all of length [`EMBEDDING_DIM`]).
-fn mean_embedding(embeddings: &[Embedding]) -> Embedding {
+/// The direction of the component-wise mean of embeddings (all of length [`EMBEDDING_DIM`]),
+/// scaled to unit length. dlib's descriptors are not normalized; comparing directions (cosine)
+/// instead of raw vectors raised LFW dev accuracy at the FMR 0.001 operating point from 98.37 % to
+/// 99.00 % (TAR at FMR 0.1 %: 96.93 % to 98.07 %). A zero mean stays zero.
+fn mean_direction(embeddings: &[Embedding]) -> Embedding {
     let mut mean = vec![0f32; EMBEDDING_DIM];
     for e in embeddings {
         for (m, v) in mean.iter_mut().zip(&e.0) {
             *m += v;
         }
     }
-    let n = embeddings.len().max(1) as f32;
-    Embedding(mean.into_iter().map(|m| m / n).collect())
+    let norm = mean.iter().map(|m| m * m).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        mean.iter_mut().for_each(|m| *m /= norm);
+    }
+    Embedding(mean)
 }
 
 fn euclidean(a: &[f32], b: &[f32]) -> Option<f32> {
@@ -303,8 +311,8 @@ impl FaceEngine {
     }
 
     /// Similarity-align (least squares, 4 dof) to dlib's 150px template, bilinear warp, embed.
-    /// The embedding is the mean over the chip at each of [`JITTER_SCALES`] and their mirror
-    /// images (test-time augmentation, one recognizer batch).
+    /// The embedding is the unit-length mean over the chip at each of [`JITTER_SCALES`] and their
+    /// mirror images (test-time augmentation, one recognizer batch).
     pub fn embed(&self, image: &RgbImage, face: &Face) -> Result<Embedding, FaceError> {
         let size = align::CHIP_SIZE as usize;
         let mut chips = Vec::with_capacity(2 * JITTER_SCALES.len());
@@ -318,7 +326,7 @@ impl FaceEngine {
         }
         let refs: Vec<&[[f32; 3]]> = chips.iter().map(Vec::as_slice).collect();
         let embeddings = self.embed_chips(&refs)?;
-        Ok(mean_embedding(&embeddings))
+        Ok(mean_direction(&embeddings))
     }
 
     /// Embeds an aligned 150×150 chip (interleaved RGB 0..255, row-major), as dlib does.
@@ -445,14 +453,19 @@ mod tests {
     }
 
     #[test]
-    fn mean_embedding_is_component_wise() {
+    fn mean_direction_is_the_unit_length_component_wise_mean() {
         let a = Embedding([1.0; EMBEDDING_DIM].to_vec());
         let mut b = vec![3.0; EMBEDDING_DIM];
         b[5] = -1.0;
-        let mean = mean_embedding(&[a, Embedding(b)]);
-        assert_eq!(mean.0[0], 2.0);
+        // Mean: 2 everywhere but 0 at index 5, so length 2·√127.
+        let mean = mean_direction(&[a.clone(), Embedding(b)]);
+        assert!((mean.0[0] - 1.0 / 127f32.sqrt()).abs() < 1e-7);
         assert_eq!(mean.0[5], 0.0);
         assert_eq!(mean.0.len(), EMBEDDING_DIM);
+        assert!((mean.0.iter().map(|v| v * v).sum::<f32>() - 1.0).abs() < 1e-6);
+        // Opposite embeddings cancel out: zero, not NaN.
+        let minus_a = Embedding(a.0.iter().map(|v| -v).collect());
+        assert!(mean_direction(&[a, minus_a]).0.iter().all(|&v| v == 0.0));
     }
 
     #[test]
