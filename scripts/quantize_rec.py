@@ -4,10 +4,9 @@
 Static post-training quantization of the convolutions (about three quarters of the recognizer's
 time), in ONNX Runtime's QDQ format: int8 per-channel weights, uint8 activations, MinMax ranges.
 The attention and the head stay in float: quantizing them too lost three of the 26 MRZ dev
-documents. The activation
-ranges are calibrated on synthetic text-line crops rendered here from a fixed seed (MRZ lines of
-the three ICAO formats plus visual-zone-like text), so no real document is needed and the MRZ dev
-set stays a held-out check (`idverify eval mrz`).
+documents. The activation ranges are calibrated on synthetic text-line crops rendered here from a
+fixed seed (MRZ lines of the three ICAO formats plus visual-zone-like text), so no real document
+is needed and the MRZ dev set stays a held-out check (`idverify eval mrz`).
 
 The classifier head (a 120 x 18710 MatMul, one column per dictionary character) is cut down to the
 CTC blank, the 37 MRZ characters and the trailing space, and the dictionary in the metadata
