@@ -250,13 +250,11 @@ async fn gate(state: AppState, mut req: Request, next: Next) -> Result<Response,
         match state.store.charge(&org_id, price, &request_id, &path).await {
             Ok(Charge::Charged { .. }) => {}
             Ok(Charge::Insufficient { balance }) => {
-                abandon(&state, &org_id, idem_key.as_deref()).await;
-                unwind.armed = false;
+                unwind.undo_now(false).await;
                 return Err(ApiError::InsufficientTokens { price, balance });
             }
             Err(e) => {
-                abandon(&state, &org_id, idem_key.as_deref()).await;
-                unwind.armed = false;
+                unwind.undo_now(false).await;
                 return Err(store_error(e));
             }
         }
@@ -268,13 +266,7 @@ async fn gate(state: AppState, mut req: Request, next: Next) -> Result<Response,
 
     if !response.status().is_success() {
         // The caller got no answer (our fault, overload, or a rejected input): nothing is kept.
-        if price > 0
-            && let Err(e) = state.store.refund(&org_id, price, &request_id, &path).await
-        {
-            tracing::error!(request_id = %request_id, error = %e, "refund failed");
-        }
-        abandon(&state, &org_id, idem_key.as_deref()).await;
-        unwind.armed = false;
+        unwind.undo_now(true).await;
         return Ok(response);
     }
     if let Some(key) = idem_key {
@@ -314,6 +306,17 @@ struct Unwind {
     unwound: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
+impl Unwind {
+    /// Undoes the request in line, before it answers: gives back the charge when `refund` (there
+    /// is none to give back when the charge itself failed) and releases the idempotency key. Stays
+    /// armed while awaiting, so a request dropped meanwhile is still undone by `drop`.
+    async fn undo_now(&mut self, refund: bool) {
+        let amount = if refund { self.charged } else { 0 };
+        undo(&self.state, &self.org_id, amount, &self.request_id, &self.path, self.idem_key.as_deref()).await;
+        self.armed = false;
+    }
+}
+
 impl Drop for Unwind {
     fn drop(&mut self) {
         if !self.armed || (self.charged == 0 && self.idem_key.is_none()) {
@@ -334,12 +337,7 @@ impl Drop for Unwind {
         // Tracked, so that the server waits for it at shutdown.
         self.state.background.spawn_on(
             async move {
-                if charged > 0
-                    && let Err(e) = state.store.refund(&org_id, charged, &request_id, &path).await
-                {
-                    tracing::error!(request_id = %request_id, error = %e, "refund failed");
-                }
-                abandon(&state, &org_id, idem_key.as_deref()).await;
+                undo(&state, &org_id, charged, &request_id, &path, idem_key.as_deref()).await;
                 if let Some(unwound) = unwound {
                     let _ = unwound.send(());
                 }
@@ -349,7 +347,13 @@ impl Drop for Unwind {
     }
 }
 
-async fn abandon(state: &AppState, org_id: &str, key: Option<&str>) {
+/// Refunds `amount` tokens (none when 0) and releases the idempotency key, logging failures.
+async fn undo(state: &AppState, org_id: &str, amount: i64, request_id: &str, path: &str, key: Option<&str>) {
+    if amount > 0
+        && let Err(e) = state.store.refund(org_id, amount, request_id, path).await
+    {
+        tracing::error!(request_id = %request_id, error = %e, "refund failed");
+    }
     if let Some(key) = key
         && let Err(e) = state.store.idempotency_abandon(org_id, key).await
     {
