@@ -120,6 +120,11 @@ impl RotRect {
     }
 }
 
+/// Whether an MRZ was found in any orientation.
+fn any_found(outcomes: &[MrzOutcome]) -> bool {
+    outcomes.iter().any(|o| matches!(o, MrzOutcome::Found(_)))
+}
+
 /// Long thin rows: the only ones that can be MRZ lines.
 fn is_long_row(r: &RotRect) -> bool {
     r.len >= 8.0 * r.h && r.h >= 4.0
@@ -258,8 +263,7 @@ impl MrzReader {
             (1, DET_MAX_SIDE, 1.0),
         ];
         for (det_quarter, side, fraction) in passes {
-            let found_any = outcomes.iter().any(|o| matches!(o, MrzOutcome::Found(_)));
-            if det_quarter == 1 && (found_any || longest_steep.is_none()) {
+            if det_quarter == 1 && (any_found(&outcomes) || longest_steep.is_none()) {
                 break;
             }
             let (pw, ph) = if det_quarter == 0 { (w, h) } else { (h, w) };
@@ -285,9 +289,8 @@ impl MrzReader {
             for quarter in order {
                 // The lower part of one orientation is not the lower part of another; once an MRZ
                 // is found, only its orientation is read further.
-                let found_any = outcomes.iter().any(|o| matches!(o, MrzOutcome::Found(_)));
                 if (fraction < 1.0 && quarter != det_quarter)
-                    || (found_any && !matches!(outcomes[quarter], MrzOutcome::Found(_)))
+                    || (any_found(&outcomes) && !matches!(outcomes[quarter], MrzOutcome::Found(_)))
                 {
                     continue;
                 }
