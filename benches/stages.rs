@@ -24,14 +24,10 @@ const PHONE_PAGE: &str = "mrz_docs/dev/konstantint-PassportEye__passporteye_mrz_
 const PDF417: &str = "pdf417/dev/zxing-zxing__pdf417-1__03.png";
 
 /// The package root at run time (with a shared target dir, the compile-time one may be stale).
-fn manifest_dir() -> std::path::PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
-}
-
 fn root() -> PathBuf {
-    manifest_dir()
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
 }
 
 fn models_dir() -> PathBuf {

@@ -8,15 +8,12 @@ use idverify_face::align::Similarity;
 use idverify_face::{Embedding, FaceEngine, FaceEngineConfig, eval};
 use image::RgbImage;
 
-/// The package root at run time (with a shared target dir, the compile-time one may be stale).
-fn manifest_dir() -> std::path::PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
-}
-
+/// From the package root at run time (with a shared target dir, the compile-time one may be stale).
 fn workspace_root() -> PathBuf {
-    manifest_dir().join("../..")
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+        .join("../..")
 }
 
 fn shared_data() -> Option<PathBuf> {

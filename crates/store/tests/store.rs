@@ -477,9 +477,6 @@ async fn unreachable_database_is_unavailable_quickly() {
     assert!(matches!(result, Err(StoreError::Invalid(_))));
 }
 
-/// Stops and restarts a private PostgreSQL cluster (via scripts/pg-start.sh / pg-stop.sh) under a
-/// live `Store`: calls fail fast with `Unavailable` while it is down and work again afterwards
-/// without reconnecting by hand.
 /// The package root at run time (with a shared target dir, the compile-time one may be stale).
 fn manifest_dir() -> std::path::PathBuf {
     std::env::var_os("CARGO_MANIFEST_DIR")
@@ -487,6 +484,9 @@ fn manifest_dir() -> std::path::PathBuf {
         .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
 }
 
+/// Stops and restarts a private PostgreSQL cluster (via scripts/pg-start.sh / pg-stop.sh) under a
+/// live `Store`: calls fail fast with `Unavailable` while it is down and work again afterwards
+/// without reconnecting by hand.
 #[tokio::test]
 async fn postgres_outage_is_unavailable_then_recovers() {
     if postgres_url().is_none() {
