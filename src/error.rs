@@ -148,9 +148,9 @@ impl From<crate::verify::ServiceError> for ApiError {
             S::Image { error: ImageError::TooLarge, .. } | S::S3TooLarge => {
                 ApiError::ImageTooLarge { limit_mb: 15 }
             }
-            S::Image { field, error: ImageError::Corrupt } => ApiError::ImageCorrupt(field),
-            S::Image { field, error: e @ ImageError::BadDimensions { .. } } => {
-                ApiError::ImageDimensions(format!("{field}: {e}"))
+            S::Image { slot, error: ImageError::Corrupt } => ApiError::ImageCorrupt(slot.field_name()),
+            S::Image { slot, error: e @ ImageError::BadDimensions { .. } } => {
+                ApiError::ImageDimensions(format!("{}: {e}", slot.field_name()))
             }
             S::S3Forbidden => ApiError::S3Forbidden,
             S::S3NotConfigured => {

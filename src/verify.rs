@@ -33,6 +33,22 @@ pub struct VerifyInput {
     pub document_type: RequestedType,
 }
 
+/// Which image of a request. The service names an image by its role; the HTTP layer names it by
+/// its wire field (`ImageSlot::field_name`, in `http::dto`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageSlot {
+    /// The identity document (verify, scan).
+    Document,
+    /// The selfie compared with the document portrait (verify).
+    Selfie,
+    /// The first image of a face comparison.
+    Source,
+    /// The second image of a face comparison.
+    Target,
+    /// The one image of a face detection.
+    Photo,
+}
+
 /// An in-band failure of one block of the response.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BlockError {
@@ -66,8 +82,8 @@ pub struct VerifyOutcome {
 pub enum ServiceError {
     #[error("engines saturated")]
     Overloaded,
-    #[error("{field}: {error}")]
-    Image { field: &'static str, error: ImageError },
+    #[error("{slot:?} image: {error}")]
+    Image { slot: ImageSlot, error: ImageError },
     #[error("S3 object not readable by this organization")]
     S3Forbidden,
     #[error("S3 object too large")]
@@ -123,8 +139,8 @@ impl VerifyService {
     pub async fn verify(&self, org_id: &str, input: VerifyInput) -> Result<VerifyOutcome, ServiceError> {
         let _permit = self.admit().await?;
         let (document, selfie) = tokio::try_join!(
-            self.load(org_id, "documentImage", input.document),
-            self.load(org_id, "faceImage", input.face),
+            self.load(org_id, ImageSlot::Document, input.document),
+            self.load(org_id, ImageSlot::Selfie, input.face),
         )?;
         let today = today();
         let (scan, selfie_faces, portrait) = tokio::join!(
@@ -160,13 +176,13 @@ impl VerifyService {
         requested: RequestedType,
     ) -> Result<DocumentScan, ServiceError> {
         let _permit = self.admit().await?;
-        let document = self.load(org_id, "documentImage", image).await?;
+        let document = self.load(org_id, ImageSlot::Document, image).await?;
         self.scan_image(document, requested, today()).await
     }
 
     pub async fn detect(&self, org_id: &str, image: ImageInput) -> Result<DetectionOutcome, ServiceError> {
         let _permit = self.admit().await?;
-        let image = self.load(org_id, "image", image).await?;
+        let image = self.load(org_id, ImageSlot::Photo, image).await?;
         Ok(self.detect_and_embed_inner(image, false).await?.0)
     }
 
@@ -178,8 +194,8 @@ impl VerifyService {
     ) -> Result<MatchOutcome, ServiceError> {
         let _permit = self.admit().await?;
         let (source, target) = tokio::try_join!(
-            self.load(org_id, "sourceImage", source),
-            self.load(org_id, "targetImage", target),
+            self.load(org_id, ImageSlot::Source, source),
+            self.load(org_id, ImageSlot::Target, target),
         )?;
         let (source, target) = tokio::join!(self.any_face_and_embed(source), self.any_face_and_embed(target));
         Ok(match (source?, target?) {
@@ -208,12 +224,7 @@ impl VerifyService {
         }
     }
 
-    async fn load(
-        &self,
-        org_id: &str,
-        field: &'static str,
-        input: ImageInput,
-    ) -> Result<Shared, ServiceError> {
+    async fn load(&self, org_id: &str, slot: ImageSlot, input: ImageInput) -> Result<Shared, ServiceError> {
         let bytes = match input {
             ImageInput::Bytes(bytes) => bytes,
             ImageInput::S3(reference) => {
@@ -233,7 +244,7 @@ impl VerifyService {
         let image = self
             .blocking("decode", move || Ok(imaging::decode(&bytes, limits)))
             .await?
-            .map_err(|error| ServiceError::Image { field, error })?;
+            .map_err(|error| ServiceError::Image { slot, error })?;
         Ok(Arc::new(image))
     }
 

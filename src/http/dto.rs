@@ -8,7 +8,20 @@ use utoipa::ToSchema;
 
 use crate::engines::{DocumentScan, Face, FaceQuality, ModelInfo};
 use crate::verdict::{self, DetectionSummary, DocumentSummary, MatchSummary, round2};
-use crate::verify::{BlockError, DetectionOutcome, MatchOutcome, VerifyOutcome};
+use crate::verify::{BlockError, DetectionOutcome, ImageSlot, MatchOutcome, VerifyOutcome};
+
+impl ImageSlot {
+    /// The request field that carries this image.
+    pub const fn field_name(self) -> &'static str {
+        match self {
+            ImageSlot::Document => "documentImage",
+            ImageSlot::Selfie => "faceImage",
+            ImageSlot::Source => "sourceImage",
+            ImageSlot::Target => "targetImage",
+            ImageSlot::Photo => "image",
+        }
+    }
+}
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

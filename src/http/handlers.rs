@@ -15,7 +15,7 @@ use super::middleware::Tenant;
 use crate::engines::RequestedType;
 use crate::error::{ApiError, ErrorBody};
 use crate::telemetry::current_request_id;
-use crate::verify::VerifyInput;
+use crate::verify::{ImageSlot, VerifyInput};
 
 fn parse_document_type(value: Option<String>) -> Result<RequestedType, ApiError> {
     match value.as_deref().map(str::trim) {
@@ -48,12 +48,13 @@ pub async fn verify(
     tenant: Tenant,
     mut fields: Fields,
 ) -> Result<Json<VerifyResponse>, ApiError> {
-    fields.only(&["documentImage", "faceImage", "documentType"])?;
+    let (document, selfie) = (ImageSlot::Document.field_name(), ImageSlot::Selfie.field_name());
+    fields.only(&[document, selfie, "documentType"])?;
     let max = state.max_image_bytes();
     let input = VerifyInput {
         document_type: parse_document_type(fields.optional_text("documentType")?)?,
-        document: fields.image("documentImage", max)?,
-        face: fields.image("faceImage", max)?,
+        document: fields.image(document, max)?,
+        face: fields.image(selfie, max)?,
     };
     let outcome = state.service.verify(&tenant.org_id, input).await?;
     Ok(Json(VerifyResponse::build(current_request_id(), &outcome)))
@@ -73,9 +74,10 @@ pub async fn scan(
     tenant: Tenant,
     mut fields: Fields,
 ) -> Result<Json<ScanResponse>, ApiError> {
-    fields.only(&["documentImage", "documentType"])?;
+    let document = ImageSlot::Document.field_name();
+    fields.only(&[document, "documentType"])?;
     let requested = parse_document_type(fields.optional_text("documentType")?)?;
-    let image = fields.image("documentImage", state.max_image_bytes())?;
+    let image = fields.image(document, state.max_image_bytes())?;
     let scan = state.service.scan(&tenant.org_id, image, requested).await?;
     Ok(Json(ScanResponse { request_id: current_request_id(), document: DocumentBlock::from_scan(&scan) }))
 }
@@ -94,8 +96,9 @@ pub async fn detect(
     tenant: Tenant,
     mut fields: Fields,
 ) -> Result<Json<DetectResponse>, ApiError> {
-    fields.only(&["image"])?;
-    let image = fields.image("image", state.max_image_bytes())?;
+    let photo = ImageSlot::Photo.field_name();
+    fields.only(&[photo])?;
+    let image = fields.image(photo, state.max_image_bytes())?;
     let outcome = state.service.detect(&tenant.org_id, image).await?;
     Ok(Json(DetectResponse {
         request_id: current_request_id(),
@@ -117,10 +120,11 @@ pub async fn compare(
     tenant: Tenant,
     mut fields: Fields,
 ) -> Result<Json<CompareResponse>, ApiError> {
-    fields.only(&["sourceImage", "targetImage"])?;
+    let (source, target) = (ImageSlot::Source.field_name(), ImageSlot::Target.field_name());
+    fields.only(&[source, target])?;
     let max = state.max_image_bytes();
-    let source = fields.image("sourceImage", max)?;
-    let target = fields.image("targetImage", max)?;
+    let source = fields.image(source, max)?;
+    let target = fields.image(target, max)?;
     let outcome = state.service.compare(&tenant.org_id, source, target).await?;
     Ok(Json(CompareResponse::build(current_request_id(), &outcome, &state.service.model_info())))
 }
