@@ -49,13 +49,6 @@ pub enum ImageSlot {
     Photo,
 }
 
-/// An in-band failure of one block of the response.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BlockError {
-    pub code: &'static str,
-    pub message: String,
-}
-
 #[derive(Debug, Clone)]
 pub struct DetectionOutcome {
     /// Largest first.
@@ -66,8 +59,14 @@ pub struct DetectionOutcome {
 
 #[derive(Debug, Clone)]
 pub enum MatchOutcome {
-    Compared { score: MatchScore, source_face: Face, target_face: Face },
-    Failed(BlockError),
+    Compared {
+        score: MatchScore,
+        source_face: Face,
+        target_face: Face,
+    },
+    /// Nothing was compared: this image had no face (the document: no portrait). The HTTP layer
+    /// words it as the block error, since the words name the image's request field.
+    NoFace(ImageSlot),
 }
 
 #[derive(Debug, Clone)]
@@ -152,14 +151,8 @@ impl VerifyService {
         let (detection, selfie_embedding) = selfie_faces?;
         let portrait = portrait?;
         let matching = match (portrait, selfie_embedding) {
-            (None, _) => MatchOutcome::Failed(BlockError {
-                code: "portrait_not_found",
-                message: "no portrait was found on the document".into(),
-            }),
-            (Some(_), None) => MatchOutcome::Failed(BlockError {
-                code: "no_face_detected",
-                message: "no face was detected in the selfie".into(),
-            }),
+            (None, _) => MatchOutcome::NoFace(ImageSlot::Document),
+            (Some(_), None) => MatchOutcome::NoFace(ImageSlot::Selfie),
             (Some((portrait_face, portrait_embedding)), Some(selfie_embedding)) => MatchOutcome::Compared {
                 score: self.engines.face.compare(&portrait_embedding, &selfie_embedding),
                 source_face: portrait_face,
@@ -199,14 +192,8 @@ impl VerifyService {
         )?;
         let (source, target) = tokio::join!(self.any_face_and_embed(source), self.any_face_and_embed(target));
         Ok(match (source?, target?) {
-            (None, _) => MatchOutcome::Failed(BlockError {
-                code: "no_face_detected",
-                message: "no face was detected in sourceImage".into(),
-            }),
-            (_, None) => MatchOutcome::Failed(BlockError {
-                code: "no_face_detected",
-                message: "no face was detected in targetImage".into(),
-            }),
+            (None, _) => MatchOutcome::NoFace(ImageSlot::Source),
+            (_, None) => MatchOutcome::NoFace(ImageSlot::Target),
             (Some((source_face, a)), Some((target_face, b))) => {
                 MatchOutcome::Compared { score: self.engines.face.compare(&a, &b), source_face, target_face }
             }

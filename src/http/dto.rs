@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::engines::{DocumentScan, Face, FaceQuality, ModelInfo};
+use crate::engines::{BlockCode, BlockError, DocumentScan, Face, FaceQuality, ModelInfo};
 use crate::verdict::{self, DetectionSummary, DocumentSummary, MatchSummary, round2};
-use crate::verify::{BlockError, DetectionOutcome, ImageSlot, MatchOutcome, VerifyOutcome};
+use crate::verify::{DetectionOutcome, ImageSlot, MatchOutcome, VerifyOutcome};
 
 impl ImageSlot {
     /// The request field that carries this image.
@@ -33,7 +33,21 @@ pub struct BlockErrorDto {
 
 impl From<&BlockError> for BlockErrorDto {
     fn from(e: &BlockError) -> Self {
-        BlockErrorDto { code: e.code.to_string(), message: e.message.clone() }
+        BlockErrorDto { code: e.code.as_str().to_string(), message: e.message.clone() }
+    }
+}
+
+/// The face-match error when nothing was compared, worded after the image that had no face.
+fn no_face_error(slot: ImageSlot) -> BlockError {
+    match slot {
+        ImageSlot::Document => {
+            BlockError::new(BlockCode::PortraitNotFound, "no portrait was found on the document")
+        }
+        ImageSlot::Selfie => BlockError::new(BlockCode::NoFaceDetected, "no face was detected in the selfie"),
+        other => BlockError::new(
+            BlockCode::NoFaceDetected,
+            format!("no face was detected in {}", other.field_name()),
+        ),
     }
 }
 
@@ -102,10 +116,7 @@ impl DocumentBlock {
                 .map(|c| CheckDto { name: c.name.to_string(), passed: c.passed })
                 .collect(),
             reasons: scan.reasons.iter().map(|r| r.to_string()).collect(),
-            error: scan
-                .error
-                .as_ref()
-                .map(|e| BlockErrorDto { code: e.code.to_string(), message: e.message.clone() }),
+            error: scan.error.as_ref().map(BlockErrorDto::from),
         }
     }
 
@@ -213,9 +224,11 @@ impl FaceDetectionBlock {
             face_count: d.faces.len(),
             quality: d.quality.as_ref().map(QualityDto::from),
             faces: with_faces.then(|| d.faces.iter().map(FaceDto::from).collect()),
-            error: largest.is_none().then(|| BlockErrorDto {
-                code: "no_face_detected".into(),
-                message: "no face was detected in the image".into(),
+            error: largest.is_none().then(|| {
+                BlockErrorDto::from(&BlockError::new(
+                    BlockCode::NoFaceDetected,
+                    "no face was detected in the image",
+                ))
             }),
         }
     }
@@ -272,13 +285,13 @@ impl FaceMatchBlock {
                 model: model.into(),
                 error: None,
             },
-            MatchOutcome::Failed(e) => FaceMatchBlock {
+            MatchOutcome::NoFace(slot) => FaceMatchBlock {
                 is_match: false,
                 confidence: 0.0,
                 threshold: round2(model.threshold_confidence),
                 distance: None,
                 model: model.into(),
-                error: Some(e.into()),
+                error: Some(BlockErrorDto::from(&no_face_error(*slot))),
             },
         }
     }
@@ -351,7 +364,7 @@ impl CompareResponse {
             MatchOutcome::Compared { source_face, target_face, .. } => {
                 (Some(source_face.into()), Some(target_face.into()))
             }
-            MatchOutcome::Failed(_) => (None, None),
+            MatchOutcome::NoFace(_) => (None, None),
         };
         CompareResponse {
             request_id,

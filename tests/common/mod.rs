@@ -16,7 +16,7 @@ use axum::Router;
 use chrono::NaiveDate;
 use idverify::config::{Config, Overrides};
 use idverify::engines::{DocumentScan, DocumentScanner, EngineFailure, Engines, FaceAnalyzer, RequestedType};
-use idverify_document::{Check, DocumentFields, DocumentType, ScanError};
+use idverify_document::{BlockCode, BlockError, Check, DocumentFields, DocumentType};
 use idverify_face::{BoundingBox, Embedding, Face, FaceQuality, MatchScore, ModelInfo};
 use idverify_store::{Store, StoreConfig};
 use image::{ImageFormat, Rgb, RgbImage};
@@ -109,10 +109,7 @@ impl DocumentScanner for FakeDocumentScanner {
                 checks: vec![],
                 reasons: vec![],
                 checks_passed: false,
-                error: Some(ScanError {
-                    code: "no_document_found",
-                    message: "no MRZ or barcode found".into(),
-                }),
+                error: Some(BlockError::new(BlockCode::NoDocumentFound, "no MRZ or barcode found")),
             });
         }
         let mismatch = !matches!(requested, RequestedType::Auto | RequestedType::Passport);
@@ -135,9 +132,11 @@ impl DocumentScanner for FakeDocumentScanner {
             checks: vec![Check { name: "document_number_check_digit", passed: true }],
             reasons: vec![],
             checks_passed: true,
-            error: mismatch.then(|| ScanError {
-                code: "document_type_mismatch",
-                message: "a passport was found but another type was requested".into(),
+            error: mismatch.then(|| {
+                BlockError::new(
+                    BlockCode::DocumentTypeMismatch,
+                    "a passport was found but another type was requested",
+                )
             }),
         })
     }

@@ -50,10 +50,12 @@ use chrono::NaiveDate;
 
 pub mod aamva;
 pub mod barcode;
+mod block;
 pub mod eval;
 pub mod mrz;
 mod ocr;
 
+pub use block::{BlockCode, BlockError};
 pub use idverify_onnx::OnnxError;
 pub use ocr::{DET_MODEL, REC_MODEL};
 
@@ -115,14 +117,6 @@ pub struct Check {
 
 #[derive(Clone, Debug, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ScanError {
-    /// "no_document_found", "mrz_unreadable", "document_type_mismatch", "barcode_unreadable"
-    pub code: &'static str,
-    pub message: String,
-}
-
-#[derive(Clone, Debug, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct DocumentScan {
     pub document_type: Option<DocumentType>,
     /// "mrz_td1", "mrz_td2", "mrz_td3", "mrz_mrva", "mrz_mrvb", "pdf417_aamva"
@@ -135,11 +129,13 @@ pub struct DocumentScan {
     pub reasons: Vec<&'static str>,
     /// All check digits valid and not expired.
     pub checks_passed: bool,
-    pub error: Option<ScanError>,
+    /// Nothing usable was read (`no_document_found`, `mrz_unreadable`, `barcode_unreadable`), or
+    /// what was read is not of the requested type (`document_type_mismatch`, fields kept).
+    pub error: Option<BlockError>,
 }
 
 impl DocumentScan {
-    fn failed(code: &'static str, message: impl Into<String>) -> DocumentScan {
+    fn failed(code: BlockCode, message: impl Into<String>) -> DocumentScan {
         DocumentScan {
             document_type: None,
             source: None,
@@ -148,7 +144,7 @@ impl DocumentScan {
             checks: Vec::new(),
             reasons: Vec::new(),
             checks_passed: false,
-            error: Some(ScanError { code, message: message.into() }),
+            error: Some(BlockError::new(code, message)),
         }
     }
 }
@@ -189,7 +185,7 @@ impl DocumentEngine {
         today: NaiveDate,
     ) -> Result<DocumentScan, DocumentError> {
         if image.width() < 8 || image.height() < 8 {
-            return Ok(DocumentScan::failed("no_document_found", "image too small"));
+            return Ok(DocumentScan::failed(BlockCode::NoDocumentFound, "image too small"));
         }
         let barcode_first = requested == RequestedType::DriversLicense;
         let mut barcode_seen = false;
@@ -214,14 +210,17 @@ impl DocumentEngine {
             }
         }
         Ok(if mrz_seen {
-            DocumentScan::failed("mrz_unreadable", "an MRZ-like text zone was found but could not be read")
+            DocumentScan::failed(
+                BlockCode::MrzUnreadable,
+                "an MRZ-like text zone was found but could not be read",
+            )
         } else if barcode_seen {
             DocumentScan::failed(
-                "barcode_unreadable",
+                BlockCode::BarcodeUnreadable,
                 "a PDF417 barcode was found but holds no AAMVA licence data",
             )
         } else {
-            DocumentScan::failed("no_document_found", "no MRZ or PDF417 barcode found")
+            DocumentScan::failed(BlockCode::NoDocumentFound, "no MRZ or PDF417 barcode found")
         })
     }
 
@@ -368,10 +367,10 @@ fn check_requested(mut scan: DocumentScan, requested: RequestedType) -> Document
     };
     if !ok {
         scan.checks_passed = false;
-        scan.error = Some(ScanError {
-            code: "document_type_mismatch",
-            message: format!("requested {requested:?} but found {found:?}"),
-        });
+        scan.error = Some(BlockError::new(
+            BlockCode::DocumentTypeMismatch,
+            format!("requested {requested:?} but found {found:?}"),
+        ));
     }
     scan
 }
@@ -417,7 +416,7 @@ mod tests {
         assert!(!scan.checks_passed);
         assert!((scan.confidence - 99.0).abs() < 1e-3);
         let mismatch = check_requested(scan.clone(), RequestedType::NationalId);
-        assert_eq!(mismatch.error.unwrap().code, "document_type_mismatch");
+        assert_eq!(mismatch.error.unwrap().code, BlockCode::DocumentTypeMismatch);
         assert_eq!(mismatch.fields.last_name.as_deref(), Some("ERIKSSON"));
         assert!(check_requested(scan, RequestedType::Passport).error.is_none());
     }

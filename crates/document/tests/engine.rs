@@ -76,7 +76,7 @@ fn reads_the_icao_passport_specimen() {
 
     // Asking for another document type reports a mismatch but keeps the fields.
     let scan = engine.scan(&img, RequestedType::NationalId, today()).unwrap();
-    assert_eq!(scan.error.as_ref().map(|e| e.code), Some("document_type_mismatch"));
+    assert_eq!(scan.error.as_ref().map(|e| e.code.as_str()), Some("document_type_mismatch"));
     assert_eq!(scan.fields.last_name.as_deref(), Some("ERIKSSON"));
 }
 
@@ -119,11 +119,11 @@ fn blank_and_tiny_images_are_not_errors() {
     let Some(engine) = engine() else { return };
     let blank = RgbImage::from_pixel(640, 400, image::Rgb([235, 235, 235]));
     let scan = engine.scan(&blank, RequestedType::Auto, today()).unwrap();
-    assert_eq!(scan.error.as_ref().map(|e| e.code), Some("no_document_found"));
+    assert_eq!(scan.error.as_ref().map(|e| e.code.as_str()), Some("no_document_found"));
     assert!(scan.document_type.is_none());
     let tiny = RgbImage::new(1, 1);
     let scan = engine.scan(&tiny, RequestedType::Passport, today()).unwrap();
-    assert_eq!(scan.error.as_ref().map(|e| e.code), Some("no_document_found"));
+    assert_eq!(scan.error.as_ref().map(|e| e.code.as_str()), Some("no_document_found"));
 }
 
 /// Renders a PDF417 symbol (3 px modules, white quiet zone).
@@ -174,7 +174,7 @@ fn reads_a_driver_licence_barcode() {
     let scan = engine.scan(&img, RequestedType::Auto, today()).unwrap();
     assert_eq!(scan.source, Some("pdf417_aamva"));
     let scan = engine.scan(&img, RequestedType::Passport, today()).unwrap();
-    assert_eq!(scan.error.as_ref().map(|e| e.code), Some("document_type_mismatch"));
+    assert_eq!(scan.error.as_ref().map(|e| e.code.as_str()), Some("document_type_mismatch"));
 }
 
 #[test]
@@ -182,7 +182,7 @@ fn a_non_licence_barcode_is_unreadable_as_a_licence() {
     let Some(engine) = engine() else { return };
     let img = render_pdf417("ActiveBarcode-ABCDEFGHIJKLMNOPQRSTUVWXYZ1234567890");
     let scan = engine.scan(&img, RequestedType::DriversLicense, today()).unwrap();
-    assert_eq!(scan.error.as_ref().map(|e| e.code), Some("barcode_unreadable"));
+    assert_eq!(scan.error.as_ref().map(|e| e.code.as_str()), Some("barcode_unreadable"));
 }
 
 #[test]
