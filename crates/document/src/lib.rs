@@ -41,8 +41,8 @@
 //!   the four key fields (name, document number, birth date, expiry date) that parsed.
 //!
 //! `checks_passed` is true when every check digit is valid, the document is not expired, the name is
-//! not uncertain and the document type matches the request (the `adult` check is reported but does
-//! not count).
+//! not uncertain and the document type matches the request. The engine has no age rule: the service
+//! adds a `minimum_age` check when the operator configures one.
 
 use std::path::PathBuf;
 
@@ -110,7 +110,8 @@ pub struct DocumentFields {
 #[serde(rename_all = "camelCase")]
 pub struct Check {
     /// "document_number_check_digit", "birth_date_check_digit", "expiry_check_digit",
-    /// "optional_data_check_digit", "composite_check_digit", "not_expired", "adult"
+    /// "optional_data_check_digit", "composite_check_digit", "not_expired" (and "minimum_age",
+    /// added by the service)
     pub name: &'static str,
     pub passed: bool,
 }
@@ -239,20 +240,6 @@ enum BarcodeOutcome {
     None,
 }
 
-fn is_adult(birth: Option<NaiveDate>, today: NaiveDate) -> bool {
-    use chrono::Datelike;
-    match birth {
-        Some(b) => {
-            let mut age = today.year() - b.year();
-            if (today.month(), today.day()) < (b.month(), b.day()) {
-                age -= 1;
-            }
-            age >= 18
-        }
-        None => false,
-    }
-}
-
 fn empty_to_none(s: &str) -> Option<String> {
     if s.trim().is_empty() { None } else { Some(s.trim().to_string()) }
 }
@@ -273,7 +260,6 @@ fn mrz_scan(read: &ocr::MrzRead, today: NaiveDate) -> DocumentScan {
     let digits_ok = r.all_check_digits_pass();
     let not_expired = r.expiry_date.is_some_and(|e| e >= today);
     checks.push(Check { name: "not_expired", passed: not_expired });
-    checks.push(Check { name: "adult", passed: is_adult(r.birth_date, today) });
     let mut reasons = Vec::new();
     if !digits_ok {
         reasons.push("check_digit_failed");
@@ -318,10 +304,7 @@ fn mrz_scan(read: &ocr::MrzRead, today: NaiveDate) -> DocumentScan {
 
 fn aamva_scan(r: &aamva::AamvaRecord, today: NaiveDate) -> DocumentScan {
     let not_expired = r.expiry_date.is_some_and(|e| e >= today);
-    let checks = vec![
-        Check { name: "not_expired", passed: not_expired },
-        Check { name: "adult", passed: is_adult(r.birth_date, today) },
-    ];
+    let checks = vec![Check { name: "not_expired", passed: not_expired }];
     let mut reasons = Vec::new();
     if !not_expired {
         reasons.push("expired");
