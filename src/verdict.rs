@@ -6,6 +6,8 @@
 //! portrait matches the selfie at the configured operating point.
 //! `overallConfidence` = 0.4 × document + 0.2 × face detection + 0.4 × face match, where a block
 //! that failed contributes 0.
+//!
+//! The service (`verify::judge`) builds the summaries from the engines' unrounded values.
 
 /// What the verdict needs to know about the document block.
 #[derive(Debug, Clone, Copy, PartialEq)]

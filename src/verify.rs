@@ -2,7 +2,8 @@
 //!
 //! Each request is admitted through a bounded gate (503 when the engines are saturated instead
 //! of an unbounded queue), its images are fetched and decoded once, and the engines run on the
-//! blocking pool, never on a tokio worker. Verify fans out with `tokio::join!`.
+//! blocking pool, never on a tokio worker. Verify fans out with `tokio::join!`, then decides the
+//! verdict here ([`judge`]), so the HTTP layer only maps the outcome to the wire.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +19,7 @@ use crate::engines::{
 };
 use crate::imaging::{self, ImageError, ImageLimits};
 use crate::telemetry::Metrics;
+use crate::verdict::{self, DetectionSummary, DocumentSummary, MatchSummary, Verdict};
 
 /// Where an image comes from: bytes in the request, or an object uploaded earlier.
 #[derive(Debug, Clone)]
@@ -75,6 +77,8 @@ pub struct VerifyOutcome {
     pub detection: DetectionOutcome,
     pub matching: MatchOutcome,
     pub model: ModelInfo,
+    /// Decided here, from the unrounded values above.
+    pub verdict: Verdict,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -159,7 +163,8 @@ impl VerifyService {
                 target_face: detection.faces[0].clone(),
             },
         };
-        Ok(VerifyOutcome { document, detection, matching, model: self.engines.face.model_info() })
+        let verdict = judge(&document, &detection, &matching);
+        Ok(VerifyOutcome { document, detection, matching, model: self.engines.face.model_info(), verdict })
     }
 
     pub async fn scan(
@@ -329,6 +334,28 @@ impl VerifyService {
     }
 }
 
+/// The verdict of a verify request, from the engines' values before any rounding for the wire.
+pub fn judge(document: &DocumentScan, detection: &DetectionOutcome, matching: &MatchOutcome) -> Verdict {
+    let largest = detection.faces.first();
+    verdict::decide(
+        DocumentSummary {
+            read: document.error.is_none(),
+            checks_passed: document.checks_passed,
+            confidence: document.confidence,
+        },
+        DetectionSummary {
+            face_detected: largest.is_some(),
+            confidence: largest.map_or(0.0, |face| face.score * 100.0),
+        },
+        match matching {
+            MatchOutcome::Compared { score, .. } => {
+                MatchSummary { compared: true, is_match: score.is_match, confidence: score.confidence }
+            }
+            MatchOutcome::NoFace(_) => MatchSummary { compared: false, is_match: false, confidence: 0.0 },
+        },
+    )
+}
+
 fn today() -> NaiveDate {
     chrono::Utc::now().date_naive()
 }
@@ -361,9 +388,81 @@ pub fn age_on(birth: NaiveDate, today: NaiveDate) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engines::{BlockCode, BlockError};
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    fn scan(birth: Option<NaiveDate>, error: Option<BlockError>) -> DocumentScan {
+        DocumentScan {
+            document_type: Some(idverify_document::DocumentType::Passport),
+            source: Some("mrz_td3"),
+            fields: idverify_document::DocumentFields { date_of_birth: birth, ..Default::default() },
+            confidence: 90.004,
+            checks: vec![idverify_document::Check { name: "not_expired", passed: true }],
+            reasons: vec![],
+            checks_passed: true,
+            error,
+        }
+    }
+
+    fn face(score: f32) -> Face {
+        Face {
+            bbox: idverify_face::BoundingBox { x: 0.0, y: 0.0, width: 10.0, height: 10.0 },
+            landmarks: [[0.0; 2]; 5],
+            score,
+        }
+    }
+
+    fn compared(confidence: f32, is_match: bool) -> MatchOutcome {
+        MatchOutcome::Compared {
+            score: MatchScore { distance: 0.3, confidence, threshold: 50.0, is_match },
+            source_face: face(0.9),
+            target_face: face(0.9),
+        }
+    }
+
+    #[test]
+    fn verdict_is_judged_on_unrounded_values() {
+        let detection = DetectionOutcome { faces: vec![face(0.950_04)], quality: None };
+        let v = judge(&scan(None, None), &detection, &compared(99.004, true));
+        assert!(v.verified);
+        assert_eq!(v.overall_confidence, verdict::round2(0.4 * 90.004 + 0.2 * 95.004 + 0.4 * 99.004));
+    }
+
+    #[test]
+    fn failed_blocks_give_their_reasons() {
+        let unread = scan(None, Some(BlockError::new(BlockCode::MrzUnreadable, "unreadable")));
+        let nobody = DetectionOutcome { faces: vec![], quality: None };
+        let v = judge(&unread, &nobody, &MatchOutcome::NoFace(ImageSlot::Selfie));
+        assert!(!v.verified);
+        assert_eq!(v.reasons, ["document_not_read", "no_face_detected", "faces_not_compared"]);
+        assert_eq!(v.overall_confidence, 0.0);
+    }
+
+    #[test]
+    fn minimum_age_check_only_when_configured() {
+        let today = d(2026, 6, 15);
+        let mut unset = scan(Some(d(2010, 1, 1)), None);
+        apply_min_age(&mut unset, 0, today);
+        assert!(unset.checks.iter().all(|c| c.name != "minimum_age"));
+        assert!(unset.checks_passed);
+
+        let mut young = scan(Some(d(2010, 1, 1)), None);
+        apply_min_age(&mut young, 18, today);
+        assert!(young.checks.iter().any(|c| c.name == "minimum_age" && !c.passed));
+        assert!(!young.checks_passed);
+        assert_eq!(young.reasons, ["below_minimum_age"]);
+
+        let mut adult = scan(Some(d(2008, 6, 15)), None);
+        apply_min_age(&mut adult, 18, today);
+        assert!(adult.checks.iter().any(|c| c.name == "minimum_age" && c.passed));
+        assert!(adult.checks_passed);
+
+        let mut unknown = scan(None, None);
+        apply_min_age(&mut unknown, 18, today);
+        assert!(!unknown.checks_passed);
     }
 
     #[test]

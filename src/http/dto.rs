@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::engines::{BlockCode, BlockError, DocumentScan, Face, FaceQuality, ModelInfo};
-use crate::verdict::{self, DetectionSummary, DocumentSummary, MatchSummary, round2};
+use crate::verdict::round2;
 use crate::verify::{DetectionOutcome, ImageSlot, MatchOutcome, VerifyOutcome};
 
 impl ImageSlot {
@@ -119,14 +119,6 @@ impl DocumentBlock {
             error: scan.error.as_ref().map(BlockErrorDto::from),
         }
     }
-
-    pub fn summary(&self) -> DocumentSummary {
-        DocumentSummary {
-            read: self.error.is_none(),
-            checks_passed: self.checks_passed,
-            confidence: self.confidence,
-        }
-    }
 }
 
 /// The serde name of a unit enum variant (`DocumentType::DriversLicense` → `drivers_license`).
@@ -232,10 +224,6 @@ impl FaceDetectionBlock {
             }),
         }
     }
-
-    pub fn summary(&self) -> DetectionSummary {
-        DetectionSummary { face_detected: self.face_detected, confidence: self.confidence }
-    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -295,10 +283,6 @@ impl FaceMatchBlock {
             },
         }
     }
-
-    pub fn summary(&self) -> MatchSummary {
-        MatchSummary { compared: self.error.is_none(), is_match: self.is_match, confidence: self.confidence }
-    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -322,7 +306,7 @@ impl VerifyResponse {
         let document = DocumentBlock::from_scan(&outcome.document);
         let face_detection = FaceDetectionBlock::from_outcome(&outcome.detection, false);
         let face_match = FaceMatchBlock::from_outcome(&outcome.matching, &outcome.model);
-        let v = verdict::decide(document.summary(), face_detection.summary(), face_match.summary());
+        let v = &outcome.verdict;
         VerifyResponse {
             request_id,
             verified: v.verified,
