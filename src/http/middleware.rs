@@ -18,8 +18,8 @@ use axum::response::{IntoResponse, Response};
 use idverify_store::{Charge, IdempotencyBegin, RateDecision, StoreError, StoredResponse};
 use sha2::{Digest, Sha256};
 
-use super::AppState;
 use super::input::FieldLimit;
+use super::{AppState, Endpoint};
 use crate::error::ApiError;
 use crate::telemetry::{accept_request_id, with_request_id};
 
@@ -27,27 +27,13 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 pub const API_KEY_HEADER: &str = "x-api-key";
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
-/// Every route, used as metric labels (a closed set, so label cardinality stays bounded).
-pub const ROUTES: &[&str] = &[
-    "/v1/identity/verify",
-    "/v1/document/scan",
-    "/v1/face/detect",
-    "/v1/face/compare",
-    "/v1/uploads",
-    "/healthz",
-    "/readyz",
-    "/metrics",
-    "/openapi.json",
-];
-
-fn route_label(path: &str) -> &'static str {
-    ROUTES.iter().find(|r| **r == path).copied().unwrap_or("unmatched")
-}
+/// Every route path (the metric labels besides "unmatched"); see [`Endpoint`].
+pub const ROUTES: &[&str] = &super::endpoint::PATHS;
 
 pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = accept_request_id(req.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()));
-    let route = route_label(req.uri().path());
+    let route = Endpoint::label_for_path(req.uri().path());
     let method = req.method().clone();
     req.extensions_mut().insert(FieldLimit(state.config.max_image_bytes));
     let mut response = with_request_id(id.clone(), next.run(req)).await;
@@ -132,17 +118,6 @@ fn store_error(e: StoreError) -> ApiError {
     }
 }
 
-fn price_for(state: &AppState, path: &str) -> i64 {
-    let c = &state.config;
-    match path {
-        "/v1/identity/verify" => c.price_verify,
-        "/v1/document/scan" => c.price_document_scan,
-        "/v1/face/detect" => c.price_face_detect,
-        "/v1/face/compare" => c.price_face_compare,
-        _ => c.price_uploads,
-    }
-}
-
 fn rate_headers(headers: &mut HeaderMap, d: &RateDecision) {
     let pairs = [
         ("ratelimit-limit", d.limit as u64),
@@ -170,14 +145,23 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     }
 }
 
-pub async fn tenant_gate(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    match gate(state, req, next).await {
+/// What the tenant gate of one endpoint needs: the state, and the endpoint with its price.
+#[derive(Clone)]
+pub struct Gate {
+    pub state: AppState,
+    pub endpoint: Endpoint,
+    pub price: i64,
+}
+
+pub async fn tenant_gate(State(gate): State<Gate>, req: Request, next: Next) -> Response {
+    match self::gate(gate, req, next).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
 }
 
-async fn gate(state: AppState, mut req: Request, next: Next) -> Result<Response, ApiError> {
+async fn gate(gate: Gate, mut req: Request, next: Next) -> Result<Response, ApiError> {
+    let Gate { state, endpoint, price } = gate;
     // 401: same answer and the same work for missing, malformed, unknown and revoked keys.
     let presented = req.headers().get(API_KEY_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let principal =
@@ -206,7 +190,7 @@ async fn gate(state: AppState, mut req: Request, next: Next) -> Result<Response,
 
     // Idempotency: the fingerprint covers route and body so a reused key with another request is refused.
     let idem_key = idempotency_key(req.headers())?;
-    let path = req.uri().path().to_string();
+    let path = endpoint.path().to_string();
     if let Some(key) = &idem_key {
         let (parts, body) = req.into_parts();
         let bytes = axum::body::to_bytes(body, state.config.max_body_bytes as usize)
@@ -232,7 +216,6 @@ async fn gate(state: AppState, mut req: Request, next: Next) -> Result<Response,
 
     // 402: charged before the engines run.
     let request_id = crate::telemetry::current_request_id();
-    let price = price_for(&state, &path);
     // From here on, a request dropped before it answers (request deadline, client gone, shutdown
     // grace bound) or failing on `?` gets its charge back and releases its idempotency key.
     let mut unwind = Unwind {
