@@ -18,7 +18,6 @@ use axum::response::{IntoResponse, Response};
 use idverify_store::{Charge, IdempotencyBegin, RateDecision, StoreError, StoredResponse};
 use sha2::{Digest, Sha256};
 
-use super::input::FieldLimit;
 use super::{AppState, Endpoint};
 use crate::error::ApiError;
 use crate::telemetry::{accept_request_id, with_request_id};
@@ -30,12 +29,11 @@ pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 /// Every route path (the metric labels besides "unmatched"); see [`Endpoint`].
 pub const ROUTES: &[&str] = &super::endpoint::PATHS;
 
-pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = accept_request_id(req.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()));
     let route = Endpoint::label_for_path(req.uri().path());
     let method = req.method().clone();
-    req.extensions_mut().insert(FieldLimit(state.config.max_image_bytes));
     let mut response = with_request_id(id.clone(), next.run(req)).await;
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
