@@ -74,7 +74,7 @@ fn fingerprint(endpoint: Endpoint, headers: &HeaderMap, body: &[u8]) -> String {
     hasher.update(headers.get(CONTENT_TYPE).map(|v| v.as_bytes()).unwrap_or(b""));
     hasher.update([0]);
     hasher.update(body);
-    hex(&hasher.finalize())
+    format!("{:x}", hasher.finalize())
 }
 
 /// The stored answer, marked as a replay.
@@ -117,7 +117,18 @@ pub(super) async fn store(
     Ok(Response::from_parts(parts, Body::from(bytes)))
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    #[test]
+    fn fingerprint_is_lowercase_hex_sha256_of_route_content_type_and_body() {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        // Stored fingerprints must keep matching across releases.
+        assert_eq!(
+            fingerprint(Endpoint::FaceDetect, &headers, br#"{"image":"aGk="}"#),
+            "f384ac2b951b7c2f6bca3738952a771206bc707a7124d0b81ef5c7ca300dfb2a"
+        );
+    }
 }
