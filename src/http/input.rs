@@ -14,6 +14,7 @@ use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use idverify_objects::S3Ref;
 
+use super::AppState;
 use crate::error::ApiError;
 use crate::verify::ImageInput;
 
@@ -27,11 +28,6 @@ pub enum FieldValue {
 /// The fields of a request body, each name at most once.
 #[derive(Debug, Default)]
 pub struct Fields(Vec<(String, FieldValue)>);
-
-/// Per-field byte cap applied while reading multipart parts, so an oversized part is refused
-/// without being buffered whole. Set by the router from the configured image limit.
-#[derive(Debug, Clone, Copy)]
-pub struct FieldLimit(pub u64);
 
 impl Fields {
     fn push(&mut self, name: String, value: FieldValue) -> Result<(), ApiError> {
@@ -154,18 +150,20 @@ pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
     }
 }
 
-impl<S: Send + Sync> FromRequest<S> for Fields {
+impl FromRequest<AppState> for Fields {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let limit = req.extensions().get::<FieldLimit>().copied().unwrap_or(FieldLimit(15_000_000));
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        // Multipart parts are capped while they are read, so an oversized one is refused without
+        // being buffered whole.
+        let max_image_bytes = state.max_image_bytes();
         let content_type =
             req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
         if content_type.starts_with("multipart/form-data") {
             let multipart = Multipart::from_request(req, state)
                 .await
                 .map_err(|e| ApiError::invalid("invalid_multipart", e.body_text()))?;
-            read_multipart(multipart, limit).await
+            read_multipart(multipart, max_image_bytes).await
         } else if content_type.starts_with("application/json") {
             let body = Bytes::from_request(req, state).await.map_err(|e| body_error(&e.body_text()))?;
             parse_json(&body)
@@ -186,7 +184,7 @@ fn body_error(text: &str) -> ApiError {
     }
 }
 
-async fn read_multipart(mut multipart: Multipart, limit: FieldLimit) -> Result<Fields, ApiError> {
+async fn read_multipart(mut multipart: Multipart, max_image_bytes: u64) -> Result<Fields, ApiError> {
     let mut fields = Fields::default();
     loop {
         let field = match multipart.next_field().await {
@@ -204,8 +202,8 @@ async fn read_multipart(mut multipart: Multipart, limit: FieldLimit) -> Result<F
                 .map(|ct| ct.starts_with("image/") || ct == "application/octet-stream")
                 .unwrap_or(false);
         // A text field may hold base64 of a full-size image: 4/3 of the byte limit plus slack.
-        let cap = if is_file { limit.0 } else { limit.0 / 3 * 4 + 1024 };
-        let bytes = read_capped(field, cap).await?.ok_or_else(|| image_too_large(limit.0))?;
+        let cap = if is_file { max_image_bytes } else { max_image_bytes / 3 * 4 + 1024 };
+        let bytes = read_capped(field, cap).await?.ok_or_else(|| image_too_large(max_image_bytes))?;
         let value = if is_file {
             FieldValue::File(bytes)
         } else {

@@ -1,6 +1,7 @@
 //! The HTTP edge: router, middleware, input extraction, DTOs and the OpenAPI document.
 
 pub mod dto;
+pub mod endpoint;
 pub mod handlers;
 pub mod input;
 pub mod middleware;
@@ -11,13 +12,14 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use idverify_objects::ObjectStore;
 use idverify_store::{RatePolicy, Store};
 use tokio_util::task::TaskTracker;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+pub use self::endpoint::Endpoint;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::telemetry::Metrics;
@@ -46,21 +48,34 @@ impl AppState {
     }
 }
 
-pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/v1/identity/verify", post(handlers::verify))
-        .route("/v1/document/scan", post(handlers::scan))
-        .route("/v1/face/detect", post(handlers::detect))
-        .route("/v1/face/compare", post(handlers::compare))
-        .route("/v1/uploads", post(handlers::create_upload))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::tenant_gate));
+/// The method and handler of each endpoint.
+fn handler(endpoint: Endpoint) -> MethodRouter<AppState> {
+    match endpoint {
+        Endpoint::Verify => post(handlers::verify),
+        Endpoint::DocumentScan => post(handlers::scan),
+        Endpoint::FaceDetect => post(handlers::detect),
+        Endpoint::FaceCompare => post(handlers::compare),
+        Endpoint::Uploads => post(handlers::create_upload),
+        Endpoint::Healthz => get(handlers::healthz),
+        Endpoint::Readyz => get(handlers::readyz),
+        Endpoint::Metrics => get(handlers::metrics),
+        Endpoint::OpenApi => get(handlers::openapi),
+    }
+}
 
-    Router::new()
-        .route("/healthz", get(handlers::healthz))
-        .route("/readyz", get(handlers::readyz))
-        .route("/metrics", get(handlers::metrics))
-        .route("/openapi.json", get(handlers::openapi))
-        .merge(api)
+pub fn router(state: AppState) -> Router {
+    let mut routes = Router::new();
+    for endpoint in Endpoint::ALL {
+        let mut route = handler(endpoint);
+        // A priced endpoint is a tenant one: it goes through the gate (key, rate, charge).
+        if let Some(price) = endpoint.price(&state.config) {
+            let gate = middleware::Gate { state: state.clone(), endpoint, price };
+            route = route.route_layer(axum::middleware::from_fn_with_state(gate, middleware::tenant_gate));
+        }
+        routes = routes.route(endpoint.path(), route);
+    }
+
+    routes
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes as usize))
