@@ -2,11 +2,8 @@
 //! boxes into text rows along their own direction, CTC recognition of the long thin rows only
 //! (cropped from the full-resolution page), then fitting to the ICAO layouts.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use chrono::NaiveDate;
-use idverify_onnx::ort::session::Session;
+use idverify_onnx::SessionPool;
 use idverify_onnx::ort::value::Tensor;
 use image::RgbImage;
 use ndarray::Array4;
@@ -61,29 +58,9 @@ pub(crate) enum MrzOutcome {
     None,
 }
 
-/// Sessions usable from many threads: each call takes a free one (or waits for one).
-struct Pool {
-    sessions: Vec<Mutex<Session>>,
-    next: AtomicUsize,
-}
-
-impl Pool {
-    fn with<R>(&self, f: impl FnOnce(&mut Session) -> R) -> R {
-        let n = self.sessions.len();
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        for i in 0..n {
-            if let Ok(mut s) = self.sessions[(start + i) % n].try_lock() {
-                return f(&mut s);
-            }
-        }
-        let mut s = self.sessions[start % n].lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut s)
-    }
-}
-
 pub(crate) struct MrzReader {
-    det: Pool,
-    rec: Pool,
+    det: SessionPool,
+    rec: SessionPool,
     /// Recognizer classes allowed in an MRZ: (class index, character).
     mrz_classes: Vec<(usize, char)>,
     /// Number of recognizer classes (blank + dictionary + space).
@@ -193,20 +170,11 @@ struct RowText {
     rect: RotRect,
 }
 
-fn load_pool(cfg: &DocumentEngineConfig, model: &str) -> Result<Pool, DocumentError> {
-    let path = cfg.models_dir.join(model);
-    let sessions = (0..cfg.sessions.max(1))
-        .map(|_| {
-            idverify_onnx::load_session(&cfg.models_dir, &path, cfg.intra_threads.max(1)).map(Mutex::new)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Pool { sessions, next: AtomicUsize::new(0) })
-}
-
 impl MrzReader {
     pub fn load(cfg: &DocumentEngineConfig) -> Result<MrzReader, DocumentError> {
-        let det = load_pool(cfg, DET_MODEL)?;
-        let rec = load_pool(cfg, REC_MODEL)?;
+        let pool = |model| SessionPool::load(&cfg.models_dir, model, cfg.sessions, cfg.intra_threads);
+        let det = pool(DET_MODEL)?;
+        let rec = pool(REC_MODEL)?;
         let dictionary = rec.with(|s| -> Result<String, DocumentError> {
             let meta = s.metadata()?;
             meta.custom("character")
