@@ -9,6 +9,7 @@ use idverify_store::{RatePolicy, Store};
 
 use crate::app;
 use crate::config::{Config, Overrides};
+use crate::engines;
 
 #[derive(Parser, Debug)]
 #[command(name = "idverify", version, about = "Self-hostable identity verification API")]
@@ -183,7 +184,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Calibrate(CalibrateCommand::Faces { pairs, out }) => {
             let settings = app::engine_settings(&config);
             tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-                let engine = face_engine(&settings)?;
+                let engine = engines::load_face(&settings)?;
                 let mut stdout = std::io::stdout().lock();
                 let calibration = idverify_face::calibration::fit(&engine, &pairs, &mut stdout)?;
                 calibration.write_json_file(&out)?;
@@ -264,36 +265,17 @@ async fn key(cmd: KeyCommand, store: &Store) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn face_engine(settings: &crate::engines::EngineSettings) -> anyhow::Result<idverify_face::FaceEngine> {
-    Ok(idverify_face::FaceEngine::load(&idverify_face::FaceEngineConfig {
-        models_dir: settings.models_dir.clone(),
-        intra_threads: settings.intra_threads,
-        sessions: settings.sessions,
-        target_fmr: settings.target_fmr,
-    })?)
-}
-
-fn document_engine(
-    settings: &crate::engines::EngineSettings,
-) -> anyhow::Result<idverify_document::DocumentEngine> {
-    Ok(idverify_document::DocumentEngine::load(&idverify_document::DocumentEngineConfig {
-        models_dir: settings.models_dir.clone(),
-        intra_threads: settings.intra_threads,
-        sessions: settings.sessions,
-    })?)
-}
-
 async fn eval(cmd: EvalCommand, config: Config) -> anyhow::Result<()> {
     let settings = app::engine_settings(&config);
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         let mut stdout = std::io::stdout().lock();
         match cmd {
             EvalCommand::Faces { pairs, document_style } => {
-                let engine = face_engine(&settings)?;
+                let engine = engines::load_face(&settings)?;
                 idverify_face::eval::run(&engine, &pairs, document_style, &mut stdout)?;
             }
             EvalCommand::Mrz { manifest } => {
-                let engine = document_engine(&settings)?;
+                let engine = engines::load_document(&settings)?;
                 idverify_document::eval::mrz(&engine, &manifest, &mut stdout)?;
             }
             EvalCommand::Pdf417 { manifest } => {

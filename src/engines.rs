@@ -76,6 +76,7 @@ pub struct Engines {
     pub document: Arc<dyn DocumentScanner>,
 }
 
+/// What the engines are loaded with (from the configuration, see `app::engine_settings`).
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
     pub models_dir: std::path::PathBuf,
@@ -86,18 +87,28 @@ pub struct EngineSettings {
 
 /// Loads the real models. Fails with a clear message when `make models` has not run.
 pub fn load(settings: &EngineSettings) -> anyhow::Result<Engines> {
-    let face = idverify_face::FaceEngine::load(&idverify_face::FaceEngineConfig {
+    let face = load_face(settings)?;
+    let document = load_document(settings)?;
+    Ok(Engines { face: Arc::new(face), document: Arc::new(document) })
+}
+
+/// The face engine alone, as [`load`] builds it (the server and the CLI load it only through here).
+pub fn load_face(settings: &EngineSettings) -> anyhow::Result<idverify_face::FaceEngine> {
+    idverify_face::FaceEngine::load(&idverify_face::FaceEngineConfig {
         models_dir: settings.models_dir.clone(),
         intra_threads: settings.intra_threads,
         sessions: settings.sessions,
         target_fmr: settings.target_fmr,
     })
-    .map_err(|e| anyhow::anyhow!("face engine: {e}"))?;
-    let document = idverify_document::DocumentEngine::load(&idverify_document::DocumentEngineConfig {
+    .map_err(|e| anyhow::anyhow!("face engine: {e}"))
+}
+
+/// The document engine alone, as [`load`] builds it.
+pub fn load_document(settings: &EngineSettings) -> anyhow::Result<idverify_document::DocumentEngine> {
+    idverify_document::DocumentEngine::load(&idverify_document::DocumentEngineConfig {
         models_dir: settings.models_dir.clone(),
         intra_threads: settings.intra_threads,
         sessions: settings.sessions,
     })
-    .map_err(|e| anyhow::anyhow!("document engine: {e}"))?;
-    Ok(Engines { face: Arc::new(face), document: Arc::new(document) })
+    .map_err(|e| anyhow::anyhow!("document engine: {e}"))
 }

@@ -15,12 +15,9 @@
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use idverify_onnx::OnnxError;
-use idverify_onnx::ort::session::Session;
 use idverify_onnx::ort::value::Tensor;
+use idverify_onnx::{OnnxError, SessionPool};
 use image::RgbImage;
 use serde::Serialize;
 
@@ -151,33 +148,6 @@ pub struct ModelInfo {
     pub threshold_confidence: f32,
 }
 
-/// A few sessions of one model; `Session::run` needs `&mut`, so each sits behind a mutex.
-struct SessionPool {
-    sessions: Vec<Mutex<Session>>,
-    next: AtomicUsize,
-}
-
-impl SessionPool {
-    fn load(cfg: &FaceEngineConfig, file: &str) -> Result<SessionPool, FaceError> {
-        let path = cfg.models_dir.join(file);
-        let sessions = (0..cfg.sessions.max(1))
-            .map(|_| idverify_onnx::load_session(&cfg.models_dir, &path, cfg.intra_threads).map(Mutex::new))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(SessionPool { sessions, next: AtomicUsize::new(0) })
-    }
-
-    fn with<R>(&self, f: impl FnOnce(&mut Session) -> R) -> R {
-        for s in &self.sessions {
-            if let Ok(mut guard) = s.try_lock() {
-                return f(&mut guard);
-            }
-        }
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.sessions.len();
-        let mut guard = self.sessions[i].lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut guard)
-    }
-}
-
 pub struct FaceEngine {
     detector: SessionPool,
     recognizer: SessionPool,
@@ -225,8 +195,9 @@ impl FaceEngine {
         if !(cfg.target_fmr > 0.0 && cfg.target_fmr < 1.0) {
             return Err(FaceError::Config(format!("target_fmr must be in (0, 1), got {}", cfg.target_fmr)));
         }
-        let detector = SessionPool::load(cfg, DETECTOR_FILE)?;
-        let recognizer = SessionPool::load(cfg, RECOGNIZER_FILE)?;
+        let pool = |model| SessionPool::load(&cfg.models_dir, model, cfg.sessions, cfg.intra_threads);
+        let detector = pool(DETECTOR_FILE)?;
+        let recognizer = pool(RECOGNIZER_FILE)?;
         let threshold_distance = calibration.threshold_for_fmr(cfg.target_fmr);
         Ok(FaceEngine { detector, recognizer, calibration, target_fmr: cfg.target_fmr, threshold_distance })
     }

@@ -2,15 +2,19 @@
 //!
 //! The shared library is loaded dynamically from the models directory (where `make models` puts
 //! it), so the server needs nothing installed system-wide; `ORT_DYLIB_PATH` may override it.
-//! Engines call [`environment`] then [`load_session`]; both are safe to call from any thread.
+//! Engines load their models as [`SessionPool`]s (or single sessions with [`load_session`]); both
+//! are safe to call from any thread.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
+
+mod pool;
 
 pub use ort;
 use ort::environment::Environment;
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
+pub use pool::SessionPool;
 
 /// File name of the ONNX Runtime shared library inside the models directory.
 pub const LIBRARY_FILE: &str = "libonnxruntime.so";
@@ -72,7 +76,7 @@ pub fn environment(models_dir: &Path) -> Result<Environment, OnnxError> {
 
 /// Builds a session for one model file with a fixed number of intra-op threads.
 ///
-/// `Session::run` needs `&mut`, so callers keep one session per worker or wrap it in a mutex.
+/// `Session::run` needs `&mut`: engines share sessions through a [`SessionPool`].
 pub fn load_session(
     models_dir: &Path,
     model_file: &Path,
