@@ -1,8 +1,10 @@
-//! Token-bucket arithmetic shared by the in-memory (SQLite) and PostgreSQL limiters.
+//! Rate limits: the per-organization limit on each backend (in-process buckets for SQLite, one
+//! atomic upsert for PostgreSQL) and the token-bucket arithmetic both share.
 
 use serde::{Deserialize, Serialize};
+use sqlx::Row;
 
-use crate::StoreError;
+use crate::{Backend, Store, StoreError, on_backend, org_not_found, sqlite_sql};
 
 /// Token bucket: `burst` requests at once, refilled at `per_second` tokens per second.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -81,6 +83,112 @@ pub(crate) fn decision(allowed: bool, tokens_left: f64, policy: RatePolicy) -> R
         remaining: (tokens_left + 1e-9).floor() as u32,
         reset_seconds: seconds_until(burst),
         retry_after_seconds: if allowed { 0 } else { seconds_until(1.0).max(1) },
+    }
+}
+
+impl Store {
+    /// Sets (`Some`) or clears (`None`) the organization's own rate limit.
+    pub async fn set_rate_limit(&self, org_id: &str, policy: Option<RatePolicy>) -> Result<(), StoreError> {
+        if let Some(policy) = &policy {
+            policy.validate()?;
+        }
+        on_backend!(self, pool, d => {
+            let done = sqlx::query(d.sql(
+                "UPDATE orgs SET rate_per_second = $2, rate_burst = $3 WHERE id = $1",
+            ))
+            .bind(org_id)
+            .bind(policy.map(|p| p.per_second))
+            .bind(policy.map(|p| i64::from(p.burst)))
+            .execute(pool)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(org_not_found());
+            }
+            Ok(())
+        })
+    }
+
+    /// Takes one token from the organization's bucket (its override, else `default_policy`).
+    pub async fn check_rate_limit(
+        &self,
+        org_id: &str,
+        default_policy: RatePolicy,
+    ) -> Result<RateDecision, StoreError> {
+        default_policy.validate()?;
+        match &self.inner.backend {
+            Backend::Sqlite(pool) => {
+                let row =
+                    sqlx::query(sqlite_sql("SELECT rate_per_second, rate_burst FROM orgs WHERE id = $1"))
+                        .bind(org_id)
+                        .fetch_optional(pool)
+                        .await?
+                        .ok_or_else(org_not_found)?;
+                let policy = policy_from_override(row.try_get(0)?, row.try_get(1)?, default_policy);
+                let now = self.now_ms();
+                let mut buckets = self.inner.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                let (state, decision) = take_token(buckets.get(org_id).copied(), policy, now);
+                buckets.insert(org_id.to_string(), state);
+                Ok(decision)
+            }
+            Backend::Postgres(pool) => {
+                let now = (!self.inner.db_clock_for_rates).then(|| self.now_ms());
+                // One statement: row lock on conflict makes refill + take atomic across replicas.
+                let row = sqlx::query(
+                    "WITH policy AS ( \
+                         SELECT o.id, COALESCE(o.rate_per_second, $3) AS per_second, \
+                                COALESCE(o.rate_burst, $4) AS burst, \
+                                COALESCE($2, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT) \
+                                    AS now_ms \
+                         FROM orgs o WHERE o.id = $1) \
+                     INSERT INTO rate_buckets AS b \
+                         (org_id, tokens, updated_at_ms, per_second, burst, allowed) \
+                     SELECT id, burst::DOUBLE PRECISION - 1, now_ms, per_second, burst, TRUE \
+                     FROM policy \
+                     ON CONFLICT (org_id) DO UPDATE SET \
+                         tokens = CASE WHEN LEAST(EXCLUDED.burst::DOUBLE PRECISION, \
+                                         b.tokens + GREATEST(EXCLUDED.updated_at_ms - b.updated_at_ms, 0) \
+                                                    * EXCLUDED.per_second / 1000.0) >= 1 \
+                                  THEN LEAST(EXCLUDED.burst::DOUBLE PRECISION, \
+                                         b.tokens + GREATEST(EXCLUDED.updated_at_ms - b.updated_at_ms, 0) \
+                                                    * EXCLUDED.per_second / 1000.0) - 1 \
+                                  ELSE LEAST(EXCLUDED.burst::DOUBLE PRECISION, \
+                                         b.tokens + GREATEST(EXCLUDED.updated_at_ms - b.updated_at_ms, 0) \
+                                                    * EXCLUDED.per_second / 1000.0) END, \
+                         allowed = LEAST(EXCLUDED.burst::DOUBLE PRECISION, \
+                                         b.tokens + GREATEST(EXCLUDED.updated_at_ms - b.updated_at_ms, 0) \
+                                                    * EXCLUDED.per_second / 1000.0) >= 1, \
+                         updated_at_ms = GREATEST(b.updated_at_ms, EXCLUDED.updated_at_ms), \
+                         per_second = EXCLUDED.per_second, \
+                         burst = EXCLUDED.burst \
+                     RETURNING tokens, allowed, per_second, burst",
+                )
+                .bind(org_id)
+                .bind(now)
+                .bind(default_policy.per_second)
+                .bind(i64::from(default_policy.burst))
+                .fetch_optional(pool)
+                .await?
+                .ok_or_else(org_not_found)?;
+                let tokens: f64 = row.try_get(0)?;
+                let allowed: bool = row.try_get(1)?;
+                let policy = RatePolicy {
+                    per_second: row.try_get(2)?,
+                    burst: u32::try_from(row.try_get::<i64, _>(3)?).unwrap_or(u32::MAX),
+                };
+                Ok(decision(allowed, tokens, policy))
+            }
+        }
+    }
+}
+
+fn policy_from_override(
+    per_second: Option<f64>,
+    burst: Option<i64>,
+    default_policy: RatePolicy,
+) -> RatePolicy {
+    match (per_second, burst.and_then(|b| u32::try_from(b).ok())) {
+        (Some(per_second), Some(burst)) => RatePolicy { per_second, burst },
+        _ => default_policy,
     }
 }
 
