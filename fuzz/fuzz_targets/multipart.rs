@@ -4,8 +4,8 @@
 use std::sync::OnceLock;
 
 use axum::body::Body;
-use axum::extract::{FromRequest, Request};
-use idverify::http::input::{FieldLimit, FieldValue, Fields};
+use axum::extract::Request;
+use idverify::http::input::{FieldValue, Fields};
 use libfuzzer_sys::fuzz_target;
 
 /// The seeds in corpus/multipart use this boundary.
@@ -25,8 +25,7 @@ fuzz_target!(|data: &[u8]| {
         .header("content-type", CONTENT_TYPE)
         .body(Body::from(data.to_vec()))
         .expect("request");
-    request.extensions_mut().insert(FieldLimit(LIMIT));
-    match runtime().block_on(Fields::from_request(request, &())) {
+    match runtime().block_on(Fields::read(request, LIMIT)) {
         Ok(mut fields) => {
             // Every accepted part fits its cap; text parts are UTF-8 by construction.
             for name in ["documentImage", "faceImage", "documentType", "image"] {

@@ -154,18 +154,23 @@ impl FromRequest<AppState> for Fields {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        // Multipart parts are capped while they are read, so an oversized one is refused without
-        // being buffered whole.
-        let max_image_bytes = state.max_image_bytes();
+        Fields::read(req, state.max_image_bytes()).await
+    }
+}
+
+impl Fields {
+    /// Reads a multipart or JSON body into fields. Multipart parts are capped while they are
+    /// read, so an oversized one is refused without being buffered whole.
+    pub async fn read(req: Request, max_image_bytes: u64) -> Result<Fields, ApiError> {
         let content_type =
             req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
         if content_type.starts_with("multipart/form-data") {
-            let multipart = Multipart::from_request(req, state)
+            let multipart = Multipart::from_request(req, &())
                 .await
                 .map_err(|e| ApiError::invalid("invalid_multipart", e.body_text()))?;
             read_multipart(multipart, max_image_bytes).await
         } else if content_type.starts_with("application/json") {
-            let body = Bytes::from_request(req, state).await.map_err(|e| body_error(&e.body_text()))?;
+            let body = Bytes::from_request(req, &()).await.map_err(|e| body_error(&e.body_text()))?;
             parse_json(&body)
         } else {
             Err(ApiError::invalid(
