@@ -1,5 +1,5 @@
 //! The OpenAPI document is generated from the code; this snapshot makes every contract change
-//! visible in review. Regenerate with `UPDATE_SNAPSHOTS=1 cargo test --test openapi`.
+//! visible in review. Regenerate with `UPDATE_SNAPSHOTS=1 cargo test -p idverify --test api openapi`.
 
 /// At the run-time package root: the compile-time one can be another checkout's when a target dir
 /// is shared.
@@ -22,7 +22,7 @@ fn openapi_document_matches_the_snapshot() {
         std::fs::read_to_string(snapshot()).expect("snapshot missing: run with UPDATE_SNAPSHOTS=1");
     assert!(
         text == expected,
-        "the API contract changed: review, then UPDATE_SNAPSHOTS=1 cargo test --test openapi"
+        "the API contract changed: review, then UPDATE_SNAPSHOTS=1 cargo test -p idverify --test api openapi"
     );
 }
 
