@@ -29,13 +29,6 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// The package root at run time (with a shared target dir, the compile-time one may be stale).
-fn manifest_dir() -> std::path::PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
-}
-
 /// A throwaway PostgreSQL cluster (scripts/pg-start.sh) that this test may stop and restart;
 /// stopped and removed on drop.
 struct Cluster {
@@ -45,7 +38,7 @@ struct Cluster {
 
 impl Cluster {
     fn script(name: &str) -> PathBuf {
-        manifest_dir().join("scripts").join(name)
+        idverify_testkit::script(name)
     }
 
     /// Starts (or restarts) the cluster and returns its URL.

@@ -1,13 +1,8 @@
 //! The OpenAPI document is generated from the code; this snapshot makes every contract change
 //! visible in review. Regenerate with `UPDATE_SNAPSHOTS=1 cargo test -p idverify --test api openapi`.
 
-/// At the run-time package root: the compile-time one can be another checkout's when a target dir
-/// is shared.
 fn snapshot() -> std::path::PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
-        .join("tests/snapshots/openapi.json")
+    idverify_testkit::workspace_root().join("tests/snapshots/openapi.json")
 }
 
 #[test]
