@@ -5,12 +5,12 @@
 //! Paths: `IDVERIFY_MODELS_DIR` (default `./models`) and `IDVERIFY_SHARED_DATA` (default
 //! `../shared/data`), both relative to the workspace root.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, black_box, criterion_group, criterion_main};
 use idverify::imaging::{self, ImageLimits};
 use idverify::verdict::{self, DetectionSummary, DocumentSummary, MatchSummary};
+use idverify_testkit::{models_dir, shared_data};
 use image::RgbImage;
 use image::codecs::jpeg::JpegEncoder;
 
@@ -22,23 +22,6 @@ const SELFIE: &str = "faces/dev/barack_obama/ageitgey-face_recognition__examples
 const MRZ_PAGE: &str = "mrz_docs/dev/konstantint-PassportEye__passporteye_mrz_testdata_100_pass-uto.jpg";
 const PHONE_PAGE: &str = "mrz_docs/dev/konstantint-PassportEye__passporteye_mrz_testdata_100_pass-lux.jpg";
 const PDF417: &str = "pdf417/dev/zxing-zxing__pdf417-1__03.png";
-
-/// The package root at run time (with a shared target dir, the compile-time one may be stale).
-fn root() -> PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
-}
-
-fn models_dir() -> PathBuf {
-    std::env::var_os("IDVERIFY_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("models"))
-}
-
-fn shared_data() -> PathBuf {
-    std::env::var_os("IDVERIFY_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("../shared/data"))
-}
 
 /// A real image from the shared data, or `None` (with a message) when it is absent.
 fn shared_image(rel: &str) -> Option<RgbImage> {

@@ -1,4 +1,4 @@
-//! OpenAPI 3.1, generated from the handlers and DTOs; `tests/openapi.rs` snapshots it.
+//! OpenAPI 3.1, generated from the handlers and DTOs; `tests/api/openapi.rs` snapshots it.
 
 use utoipa::Modify;
 use utoipa::OpenApi;

@@ -488,11 +488,7 @@ mod tests {
     /// (IdParser's test suite).
     #[test]
     fn shared_payloads_match_published_values() {
-        // The run-time package root (the compile-time one can be another checkout's).
-        let root =
-            std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
-        let dir =
-            std::path::Path::new(&root).join("../../../shared/data/pdf417/aamva_payloads_text_only/dev");
+        let dir = idverify_testkit::shared_data().join("pdf417/aamva_payloads_text_only/dev");
         if !dir.is_dir() {
             eprintln!("SKIP: {} not found", dir.display());
             return;

@@ -1,31 +1,13 @@
 //! End-to-end tests of `DocumentEngine::scan` with the real models. They skip (with a message) when
 //! the models or the shared data are absent.
 
-use std::path::PathBuf;
-
 use chrono::NaiveDate;
 use idverify_document::{DocumentEngine, DocumentEngineConfig, DocumentType, RequestedType};
+use idverify_testkit::{models_dir, shared_data};
 use image::RgbImage;
 
 fn today() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 11, 26).unwrap()
-}
-
-/// The package root at run time (with a shared target dir, the compile-time one may be stale).
-fn manifest_dir() -> std::path::PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
-}
-
-fn models_dir() -> PathBuf {
-    std::env::var_os("IDVERIFY_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| manifest_dir().join("../../models"))
-}
-
-fn shared_dir() -> PathBuf {
-    manifest_dir().join("../../../shared/data")
 }
 
 fn engine() -> Option<DocumentEngine> {
@@ -41,7 +23,7 @@ fn engine() -> Option<DocumentEngine> {
 }
 
 fn shared_image(rel: &str) -> Option<RgbImage> {
-    let path = shared_dir().join(rel);
+    let path = shared_data().join(rel);
     if !path.is_file() {
         eprintln!("SKIP: {} not found", path.display());
         return None;

@@ -6,20 +6,11 @@ use std::time::Instant;
 
 use idverify_face::{FaceEngine, FaceEngineConfig, eval};
 
-/// The package root at run time (with a shared target dir, the compile-time one may be stale).
-fn manifest_dir() -> std::path::PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let path = args.first().ok_or("usage: face_bench IMAGE [ITERATIONS]")?;
     let iterations: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(30);
-    let models_dir = std::env::var_os("IDVERIFY_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| manifest_dir().join("../../models"));
+    let models_dir = idverify_testkit::models_dir();
     let engine =
         FaceEngine::load(&FaceEngineConfig { models_dir, intra_threads: 1, sessions: 1, target_fmr: 0.001 })?;
     let original = eval::load_oriented_rgb(&PathBuf::from(path))?;

@@ -9,18 +9,9 @@ use std::path::PathBuf;
 
 use idverify_face::{FaceEngine, FaceEngineConfig};
 
-/// The package root at run time (with a shared target dir, the compile-time one may be stale).
-fn manifest_dir() -> std::path::PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let models_dir = std::env::var_os("IDVERIFY_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| manifest_dir().join("../../models"));
+    let models_dir = idverify_testkit::models_dir();
     let cfg = FaceEngineConfig { models_dir, intra_threads: 1, sessions: 2, target_fmr: 0.001 };
     let engine = FaceEngine::load(&cfg)?;
     let mut out = std::io::stdout();

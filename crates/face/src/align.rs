@@ -8,8 +8,8 @@ pub const CHIP_SIZE: u32 = 150;
 /// Where dlib's own chip (5-point shape predictor, `get_face_chip`, 150 px, padding 0.25) puts
 /// YuNet's landmarks, in YuNet's order: image-left eye, image-right eye, nose tip, image-left and
 /// image-right mouth corners. Fitted as the mean over 296 LFW dev faces of YuNet's points mapped
-/// through dlib's chip transforms (tools/make_dlib_reference.py + `face_eval fit-template`), then
-/// made left-right symmetric.
+/// through dlib's chip transforms (scripts/peer/make_dlib_reference.py + `face_eval
+/// fit-template`), then made left-right symmetric.
 pub const TEMPLATE: [[f32; 2]; 5] =
     [[47.16, 44.59], [100.96, 44.59], [74.06, 76.87], [50.98, 102.69], [97.14, 102.69]];
 

@@ -8,16 +8,8 @@ use idverify_face::align::Similarity;
 use idverify_face::{Embedding, FaceEngine, FaceEngineConfig, eval};
 use image::RgbImage;
 
-/// From the package root at run time (with a shared target dir, the compile-time one may be stale).
-fn workspace_root() -> PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
-        .join("../..")
-}
-
 fn shared_data() -> Option<PathBuf> {
-    let dir = workspace_root().join("../shared/data");
+    let dir = idverify_testkit::shared_data();
     if dir.is_dir() {
         Some(dir)
     } else {
@@ -30,9 +22,7 @@ fn engine() -> Option<&'static FaceEngine> {
     static ENGINE: OnceLock<Option<FaceEngine>> = OnceLock::new();
     ENGINE
         .get_or_init(|| {
-            let models_dir = std::env::var_os("IDVERIFY_MODELS_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| workspace_root().join("models"));
+            let models_dir = idverify_testkit::models_dir();
             if !models_dir.join(idverify_face::RECOGNIZER_FILE).is_file() {
                 eprintln!("SKIP: models not found in {} (run scripts/fetch-models.sh)", models_dir.display());
                 return None;
@@ -163,7 +153,7 @@ struct ReferenceChip {
 }
 
 /// The converted ONNX recognizer against dlib's own network on the same chips
-/// (fixture made by tools/make_dlib_reference.py).
+/// (fixture made by scripts/peer/make_dlib_reference.py).
 #[test]
 fn onnx_recognizer_matches_dlib_reference() {
     let Some((engine, data)) = setup() else { return };

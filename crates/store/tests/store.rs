@@ -477,13 +477,6 @@ async fn unreachable_database_is_unavailable_quickly() {
     assert!(matches!(result, Err(StoreError::Invalid(_))));
 }
 
-/// The package root at run time (with a shared target dir, the compile-time one may be stale).
-fn manifest_dir() -> std::path::PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
-}
-
 /// Stops and restarts a private PostgreSQL cluster (via scripts/pg-start.sh / pg-stop.sh) under a
 /// live `Store`: calls fail fast with `Unavailable` while it is down and work again afterwards
 /// without reconnecting by hand.
@@ -493,7 +486,7 @@ async fn postgres_outage_is_unavailable_then_recovers() {
         eprintln!("SKIP: postgres tests ({PG_ENV} unset) [outage and recovery]");
         return;
     }
-    let scripts = manifest_dir().join("../../scripts");
+    let scripts = idverify_testkit::workspace_root().join("scripts");
     let cluster = tempfile::Builder::new().prefix("idverify-pg-outage").tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let run = |script: &str, args: &[&str]| {

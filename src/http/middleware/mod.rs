@@ -34,9 +34,6 @@ pub use self::observe::{REQUEST_ID_HEADER, observe};
 use super::{AppState, Endpoint};
 use crate::error::ApiError;
 
-/// Every route path (the metric labels besides "unmatched"); see [`Endpoint`].
-pub const ROUTES: &[&str] = &super::endpoint::PATHS;
-
 /// The catch-panic layer's handler: log the fact (not the payload, which may hold data), answer 500.
 pub fn panic_response(_payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("handler panicked");

@@ -1,30 +1,18 @@
 //! Token metering under concurrency, over HTTP, on both store backends: 100 concurrent requests
 //! at a balance of 10 give exactly 10 answers and 90 × 402, and the ledger matches.
 
-mod common;
+use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::Request;
-use base64::Engine as _;
-use common::*;
-use tower::ServiceExt;
+use crate::common::*;
 
 async fn hundred_requests_at_balance_ten(app: TestApp) {
-    let body = serde_json::json!({"image": base64::engine::general_purpose::STANDARD.encode(selfie_png(1))})
-        .to_string();
+    let app = Arc::new(app);
+    let body = serde_json::json!({"image": b64(&selfie_png(1))});
     let tasks: Vec<_> = (0..100)
         .map(|_| {
-            let router = app.router.clone();
-            let key = app.api_key.clone();
+            let app = app.clone();
             let body = body.clone();
-            tokio::spawn(async move {
-                let req = Request::post("/v1/face/detect")
-                    .header("content-type", "application/json")
-                    .header("x-api-key", key)
-                    .body(Body::from(body))
-                    .unwrap();
-                router.oneshot(req).await.unwrap().status().as_u16()
-            })
+            tokio::spawn(async move { app.post_json("/v1/face/detect", body).await.status.as_u16() })
         })
         .collect();
     let mut ok = 0;

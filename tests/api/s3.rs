@@ -2,26 +2,9 @@
 //! presign through the API, PUT the bytes, verify with the `s3://` reference; another
 //! organization's reference is 403.
 
-mod common;
+use serde_json::json;
 
-use axum::body::Body;
-use axum::http::Request;
-use common::*;
-use http_body_util::BodyExt;
-use serde_json::{Value, json};
-use tower::ServiceExt;
-
-async fn call(app: &TestApp, key: &str, path: &str, body: Value) -> (u16, Value) {
-    let req = Request::post(path)
-        .header("content-type", "application/json")
-        .header("x-api-key", key)
-        .body(Body::from(body.to_string()))
-        .unwrap();
-    let response = app.router.clone().oneshot(req).await.unwrap();
-    let status = response.status().as_u16();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
-}
+use crate::common::*;
 
 #[tokio::test]
 async fn upload_then_verify_with_the_s3_reference() {
@@ -30,8 +13,8 @@ async fn upload_then_verify_with_the_s3_reference() {
         return;
     }
     let app = TestApp::with(Options { s3: true, ..Default::default() }).await;
-    let key = app.api_key.clone();
-    let (status, upload) = call(&app, &key, "/v1/uploads", json!({"contentType": "image/png"})).await;
+    let Reply { status, json: upload, .. } =
+        app.post_json("/v1/uploads", json!({"contentType": "image/png"})).await;
     assert_eq!(status, 200, "{upload}");
     assert_eq!(app.balance().await, 1000, "uploads are free by default");
     let url = upload["url"].as_str().unwrap();
@@ -48,24 +31,25 @@ async fn upload_then_verify_with_the_s3_reference() {
     assert!(put.status().is_success(), "PUT to the presigned URL: {}", put.status());
 
     // Mixed input: the document from S3, the selfie as base64.
-    use base64::Engine as _;
-    let selfie = base64::engine::general_purpose::STANDARD.encode(selfie_png(11));
-    let (status, body) =
-        call(&app, &key, "/v1/identity/verify", json!({"documentImage": uri, "faceImage": selfie})).await;
+    let selfie = b64(&selfie_png(11));
+    let Reply { status, json: body, .. } =
+        app.post_json("/v1/identity/verify", json!({"documentImage": uri, "faceImage": selfie})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["verified"], true, "{body}");
 
     // Another organization cannot read it, and cannot tell that it exists.
     let other = app.store.create_org(&format!("other-{}", uuid_like()), 10).await.unwrap();
     let other_key = app.store.create_key(&other.id, "k").await.unwrap().secret;
-    let (status, body) = call(&app, &other_key, "/v1/face/detect", json!({"image": uri})).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("s3_key_forbidden")));
+    let Reply { status, json: body, .. } =
+        app.post("/v1/face/detect").key(&other_key).json(json!({"image": uri})).await;
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (403, Some("s3_key_forbidden")));
     let missing = format!(
         "s3://{}/orgs/{}/uploads/does-not-exist",
         upload["uri"].as_str().unwrap().split('/').nth(2).unwrap(),
         other.id
     );
-    let (status2, body2) = call(&app, &other_key, "/v1/face/detect", json!({"image": missing})).await;
+    let Reply { status: status2, json: body2, .. } =
+        app.post("/v1/face/detect").key(&other_key).json(json!({"image": missing})).await;
     assert_eq!(status2, 403);
     assert_eq!(body["error"]["message"], body2["error"]["message"]);
     assert_eq!(app.store.balance(&other.id).await.unwrap(), 10, "403s are refunded");

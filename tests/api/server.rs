@@ -1,11 +1,8 @@
 //! The app on a real socket (port 0): graceful shutdown lets an in-flight request finish.
 
-mod common;
-
 use std::time::Duration;
 
-use base64::Engine as _;
-use common::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn in_flight_requests_finish_during_graceful_shutdown() {
@@ -17,7 +14,7 @@ async fn in_flight_requests_finish_during_graceful_shutdown() {
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let (addr, server) = app.serve(stopped).await;
     let client = reqwest::Client::new();
-    let body = serde_json::json!({"image": base64::engine::general_purpose::STANDARD.encode(selfie_png(1))});
+    let body = serde_json::json!({"image": b64(&selfie_png(1))});
     let in_flight = tokio::spawn({
         let client = client.clone();
         let key = app.api_key.clone();

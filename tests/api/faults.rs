@@ -2,75 +2,31 @@
 //! endpoint nobody listens on. Both must fail fast with 503 `dependency_unavailable`, charge
 //! nothing, and (for the database) recover without rebuilding the app.
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::http::Request;
-use common::*;
-use http_body_util::BodyExt;
-use serde_json::{Value, json};
-use tower::ServiceExt;
+use serde_json::json;
 
-struct Answer {
-    status: u16,
-    retry_after: Option<String>,
-    body: Value,
-    elapsed: Duration,
+use crate::common::*;
+
+async fn detect_selfie(app: &TestApp) -> Reply {
+    app.post_multipart("/v1/face/detect", &[("image", Some("selfie.png"), &selfie_png(7))]).await
 }
 
-async fn send(app: &TestApp, req: Request<Body>) -> Answer {
-    let started = Instant::now();
-    let response = app.router.clone().oneshot(req).await.unwrap();
-    let status = response.status().as_u16();
-    let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Answer { status, retry_after, body, elapsed: started.elapsed() }
+async fn readyz(app: &TestApp) -> Reply {
+    app.get("/readyz").await
 }
 
-async fn post_json(app: &TestApp, path: &str, body: Value) -> Answer {
-    let req = Request::post(path)
-        .header("content-type", "application/json")
-        .header("x-api-key", &app.api_key)
-        .body(Body::from(body.to_string()))
-        .unwrap();
-    send(app, req).await
-}
-
-async fn detect_selfie(app: &TestApp) -> Answer {
-    let (content_type, body) = multipart(&[("image", Some("selfie.png"), &selfie_png(7))]);
-    let req = Request::post("/v1/face/detect")
-        .header("content-type", content_type)
-        .header("x-api-key", &app.api_key)
-        .body(Body::from(body))
-        .unwrap();
-    send(app, req).await
-}
-
-async fn readyz(app: &TestApp) -> Answer {
-    send(app, Request::get("/readyz").body(Body::empty()).unwrap()).await
-}
-
-fn assert_dependency_unavailable(answer: &Answer, what: &str) {
-    assert_eq!(answer.status, 503, "{what}: {}", answer.body);
-    assert_eq!(answer.body["error"]["code"], "dependency_unavailable", "{what}: {}", answer.body);
-    assert!(answer.body["requestId"].is_string(), "{what}: {}", answer.body);
-    assert!(answer.retry_after.is_some(), "{what}: a 503 carries Retry-After");
+fn assert_dependency_unavailable(reply: &Reply, what: &str) {
+    assert_eq!(reply.status, 503, "{what}: {}", reply.json);
+    assert_eq!(reply.json["error"]["code"], "dependency_unavailable", "{what}: {}", reply.json);
+    assert!(reply.json["requestId"].is_string(), "{what}: {}", reply.json);
+    assert!(reply.headers.get("retry-after").is_some(), "{what}: a 503 carries Retry-After");
 }
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// The package root at run time (with a shared target dir, the compile-time one may be stale).
-fn manifest_dir() -> std::path::PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
 }
 
 /// A throwaway PostgreSQL cluster (scripts/pg-start.sh) that this test may stop and restart;
@@ -82,7 +38,7 @@ struct Cluster {
 
 impl Cluster {
     fn script(name: &str) -> PathBuf {
-        manifest_dir().join("scripts").join(name)
+        idverify_testkit::script(name)
     }
 
     /// Starts (or restarts) the cluster and returns its URL.
@@ -129,7 +85,7 @@ async fn database_outage_fails_fast_and_recovers_without_a_restart() {
     let app = TestApp::with(Options { database_url: Some(url.clone()), ..Default::default() }).await;
 
     let ok = detect_selfie(&app).await;
-    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.status, 200, "{}", ok.json);
     assert_eq!(app.balance().await, 999);
     let ledger_before = app.store.ledger(&app.org_id, 100).await.unwrap();
     let engine_calls = app.face.calls.load(std::sync::atomic::Ordering::SeqCst);
@@ -137,9 +93,9 @@ async fn database_outage_fails_fast_and_recovers_without_a_restart() {
     tokio::task::block_in_place(|| cluster.stop());
 
     let ready = readyz(&app).await;
-    assert_eq!(ready.status, 503, "{}", ready.body);
-    assert_eq!(ready.body["database"], json!(false), "{}", ready.body);
-    assert_eq!(ready.body["ready"], json!(false), "{}", ready.body);
+    assert_eq!(ready.status, 503, "{}", ready.json);
+    assert_eq!(ready.json["database"], json!(false), "{}", ready.json);
+    assert_eq!(ready.json["ready"], json!(false), "{}", ready.json);
 
     for attempt in 0..3 {
         let down = detect_selfie(&app).await;
@@ -161,11 +117,11 @@ async fn database_outage_fails_fast_and_recovers_without_a_restart() {
     loop {
         let ready = readyz(&app).await;
         if ready.status == 200 {
-            assert_eq!(ready.body["database"], json!(true), "{}", ready.body);
+            assert_eq!(ready.json["database"], json!(true), "{}", ready.json);
             eprintln!("database back: readyz 200 after {:?}", restarted.elapsed());
             break;
         }
-        assert!(Instant::now() < deadline, "readyz did not recover: {}", ready.body);
+        assert!(Instant::now() < deadline, "readyz did not recover: {}", ready.json);
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 
@@ -182,7 +138,7 @@ async fn database_outage_fails_fast_and_recovers_without_a_restart() {
     assert_eq!(newest.balance_after, 999);
 
     let again = detect_selfie(&app).await;
-    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.status, 200, "{}", again.json);
     assert_eq!(app.balance().await, 998, "exactly one more charge after recovery");
     let ledger_after = app.store.ledger(&app.org_id, 100).await.unwrap();
     assert_eq!(ledger_after.len(), ledger_before.len() + 1);
@@ -211,16 +167,15 @@ async fn unreachable_s3_answers_503_within_the_timeout_and_refunds() {
     let reference =
         format!("s3://idverify-faults/orgs/{}/uploads/0f8fad5b-d9cb-469f-a165-70867728950e", app.org_id);
 
-    let detect = post_json(&app, "/v1/face/detect", json!({ "image": reference })).await;
+    let detect = app.post_json("/v1/face/detect", json!({ "image": reference })).await;
     assert_dependency_unavailable(&detect, "detect with an s3:// image");
     assert!(detect.elapsed <= bound, "took {:?}, bound {bound:?}", detect.elapsed);
     eprintln!("S3 unreachable: detect answered 503 in {:?} (bound {bound:?})", detect.elapsed);
     assert_eq!(app.balance().await, 1000, "the token is refunded");
 
-    let face = base64_of(&selfie_png(3));
+    let face = b64(&selfie_png(3));
     let verify =
-        post_json(&app, "/v1/identity/verify", json!({ "documentImage": reference, "faceImage": face }))
-            .await;
+        app.post_json("/v1/identity/verify", json!({ "documentImage": reference, "faceImage": face })).await;
     assert_dependency_unavailable(&verify, "verify with an s3:// document");
     assert!(verify.elapsed <= bound, "took {:?}, bound {bound:?}", verify.elapsed);
     assert_eq!(app.balance().await, 1000, "the 3 tokens are refunded");
@@ -233,11 +188,6 @@ async fn unreachable_s3_answers_503_within_the_timeout_and_refunds() {
     assert_eq!(app.face.calls.load(std::sync::atomic::Ordering::SeqCst), 0);
 
     let ready = readyz(&app).await;
-    assert_eq!(ready.status, 503, "{}", ready.body);
-    assert_eq!(ready.body["objects"], json!(false), "{}", ready.body);
-}
-
-fn base64_of(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
+    assert_eq!(ready.status, 503, "{}", ready.json);
+    assert_eq!(ready.json["objects"], json!(false), "{}", ready.json);
 }

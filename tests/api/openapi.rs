@@ -1,13 +1,8 @@
 //! The OpenAPI document is generated from the code; this snapshot makes every contract change
-//! visible in review. Regenerate with `UPDATE_SNAPSHOTS=1 cargo test --test openapi`.
+//! visible in review. Regenerate with `UPDATE_SNAPSHOTS=1 cargo test -p idverify --test api openapi`.
 
-/// At the run-time package root: the compile-time one can be another checkout's when a target dir
-/// is shared.
 fn snapshot() -> std::path::PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
-        .join("tests/snapshots/openapi.json")
+    idverify_testkit::workspace_root().join("tests/snapshots/openapi.json")
 }
 
 #[test]
@@ -22,7 +17,7 @@ fn openapi_document_matches_the_snapshot() {
         std::fs::read_to_string(snapshot()).expect("snapshot missing: run with UPDATE_SNAPSHOTS=1");
     assert!(
         text == expected,
-        "the API contract changed: review, then UPDATE_SNAPSHOTS=1 cargo test --test openapi"
+        "the API contract changed: review, then UPDATE_SNAPSHOTS=1 cargo test -p idverify --test api openapi"
     );
 }
 
@@ -31,11 +26,11 @@ fn openapi_is_3_1_and_lists_every_endpoint() {
     let doc = serde_json::to_value(idverify::http::openapi::document()).unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     // Every routed path is documented, and nothing else.
-    let documented = doc["paths"].as_object().unwrap();
-    assert_eq!(documented.len(), idverify::http::middleware::ROUTES.len());
-    for path in idverify::http::middleware::ROUTES {
-        assert!(doc["paths"].get(path).is_some(), "{path} missing");
-    }
+    let mut documented: Vec<&str> = doc["paths"].as_object().unwrap().keys().map(String::as_str).collect();
+    let mut routed: Vec<&str> = idverify::http::Endpoint::ALL.iter().map(|e| e.path()).collect();
+    documented.sort();
+    routed.sort();
+    assert_eq!(documented, routed);
     let verify = &doc["components"]["schemas"]["VerifyResponse"]["properties"];
     for field in ["verified", "document", "faceDetection", "faceMatch", "overallConfidence", "requestId"] {
         assert!(verify.get(field).is_some(), "VerifyResponse.{field} missing");

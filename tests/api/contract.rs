@@ -1,59 +1,11 @@
 //! The HTTP contract, in process (`oneshot`), with fake engines and the real SQLite store.
 
-mod common;
-
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use base64::Engine as _;
-use common::*;
-use http_body_util::BodyExt;
 use image::ImageFormat;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
-struct Reply {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    json: Value,
-}
-
-async fn send(
-    app: &TestApp,
-    path: &str,
-    key: Option<&str>,
-    content_type: &str,
-    body: Vec<u8>,
-    extra: &[(&str, &str)],
-) -> Reply {
-    let mut req = Request::post(path).header("content-type", content_type);
-    if let Some(k) = key {
-        req = req.header("x-api-key", k);
-    }
-    for (k, v) in extra {
-        req = req.header(*k, *v);
-    }
-    let response = app.router.clone().oneshot(req.body(Body::from(body)).unwrap()).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Reply { status, headers, json }
-}
-
-async fn post_json(app: &TestApp, path: &str, body: Value) -> Reply {
-    send(app, path, Some(&app.api_key.clone()), "application/json", body.to_string().into_bytes(), &[]).await
-}
-
-async fn get(app: &TestApp, path: &str) -> (StatusCode, String) {
-    let response = app.router.clone().oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&bytes).to_string())
-}
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
+use crate::common::*;
 
 fn assert_error(reply: &Reply, status: StatusCode, code: &str) {
     assert_eq!(reply.status, status, "body: {}", reply.json);
@@ -66,12 +18,16 @@ fn assert_error(reply: &Reply, status: StatusCode, code: &str) {
 #[tokio::test]
 async fn verify_multipart_happy_path() {
     let app = TestApp::spawn().await;
-    let (ct, body) = multipart(&[
-        ("documentImage", Some("doc.png"), &document_png(7)),
-        ("faceImage", Some("selfie.png"), &selfie_png(7)),
-        ("documentType", None, b"passport"),
-    ]);
-    let r = send(&app, "/v1/identity/verify", Some(&app.api_key.clone()), &ct, body, &[]).await;
+    let r = app
+        .post_multipart(
+            "/v1/identity/verify",
+            &[
+                ("documentImage", Some("doc.png"), &document_png(7)),
+                ("faceImage", Some("selfie.png"), &selfie_png(7)),
+                ("documentType", None, b"passport"),
+            ],
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
     let j = &r.json;
     assert_eq!(j["verified"], true, "{j}");
@@ -94,7 +50,7 @@ async fn verify_json_with_base64_base64url_and_data_url() {
     let app = TestApp::spawn().await;
     let doc = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(document_png(9));
     let selfie = format!("data:image/png;base64,{}", b64(&selfie_png(9)));
-    let r = post_json(&app, "/v1/identity/verify", json!({"documentImage": doc, "faceImage": selfie})).await;
+    let r = app.post_json("/v1/identity/verify", json!({"documentImage": doc, "faceImage": selfie})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
     assert_eq!(r.json["verified"], true);
 }
@@ -103,12 +59,12 @@ async fn verify_json_with_base64_base64url_and_data_url() {
 async fn partial_failures_are_in_band() {
     let app = TestApp::spawn().await;
     // Document without a portrait or MRZ, selfie without a face.
-    let r = post_json(
-        &app,
-        "/v1/identity/verify",
-        json!({"documentImage": b64(&blank_png()), "faceImage": b64(&blank_png())}),
-    )
-    .await;
+    let r = app
+        .post_json(
+            "/v1/identity/verify",
+            json!({"documentImage": b64(&blank_png()), "faceImage": b64(&blank_png())}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
     let j = &r.json;
     assert_eq!(j["verified"], false);
@@ -123,12 +79,12 @@ async fn partial_failures_are_in_band() {
 #[tokio::test]
 async fn different_people_do_not_match() {
     let app = TestApp::spawn().await;
-    let r = post_json(
-        &app,
-        "/v1/identity/verify",
-        json!({"documentImage": b64(&document_png(0)), "faceImage": b64(&selfie_png(255))}),
-    )
-    .await;
+    let r = app
+        .post_json(
+            "/v1/identity/verify",
+            json!({"documentImage": b64(&document_png(0)), "faceImage": b64(&selfie_png(255))}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json["verified"], false);
     assert_eq!(r.json["faceMatch"]["isMatch"], false);
@@ -138,12 +94,12 @@ async fn different_people_do_not_match() {
 #[tokio::test]
 async fn document_type_mismatch_is_reported_not_overridden() {
     let app = TestApp::spawn().await;
-    let r = post_json(
-        &app,
-        "/v1/document/scan",
-        json!({"documentImage": b64(&document_png(1)), "documentType": "drivers_license"}),
-    )
-    .await;
+    let r = app
+        .post_json(
+            "/v1/document/scan",
+            json!({"documentImage": b64(&document_png(1)), "documentType": "drivers_license"}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
     assert_eq!(r.json["document"]["error"]["code"], "document_type_mismatch");
     assert_eq!(r.json["document"]["documentType"], "passport");
@@ -152,31 +108,31 @@ async fn document_type_mismatch_is_reported_not_overridden() {
 #[tokio::test]
 async fn single_endpoints() {
     let app = TestApp::spawn().await;
-    let r = post_json(&app, "/v1/face/detect", json!({"image": b64(&selfie_png(3))})).await;
+    let r = app.post_json("/v1/face/detect", json!({"image": b64(&selfie_png(3))})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
     assert_eq!(r.json["faceDetection"]["faceCount"], 1);
     assert_eq!(r.json["faceDetection"]["faces"][0]["landmarks"].as_array().unwrap().len(), 5);
     assert_eq!(r.json["faceDetection"]["quality"]["reasons"], json!(["face_too_small"]));
 
-    let r = post_json(
-        &app,
-        "/v1/face/compare",
-        json!({"sourceImage": b64(&selfie_png(3)), "targetImage": b64(&selfie_png(3))}),
-    )
-    .await;
+    let r = app
+        .post_json(
+            "/v1/face/compare",
+            json!({"sourceImage": b64(&selfie_png(3)), "targetImage": b64(&selfie_png(3))}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
     assert_eq!(r.json["faceMatch"]["isMatch"], true);
     assert_eq!(r.json["faceMatch"]["model"]["targetFmr"], 0.001);
 
-    let r = post_json(
-        &app,
-        "/v1/face/compare",
-        json!({"sourceImage": b64(&blank_png()), "targetImage": b64(&selfie_png(3))}),
-    )
-    .await;
+    let r = app
+        .post_json(
+            "/v1/face/compare",
+            json!({"sourceImage": b64(&blank_png()), "targetImage": b64(&selfie_png(3))}),
+        )
+        .await;
     assert_eq!(r.json["faceMatch"]["error"]["code"], "no_face_detected");
 
-    let r = post_json(&app, "/v1/document/scan", json!({"documentImage": b64(&document_png(1))})).await;
+    let r = app.post_json("/v1/document/scan", json!({"documentImage": b64(&document_png(1))})).await;
     assert_eq!(r.json["document"]["documentNumber"], FAKE_DOC_NUMBER);
     assert_eq!(app.balance().await, 1000 - 4, "single endpoints cost 1 token each");
 }
@@ -184,11 +140,10 @@ async fn single_endpoints() {
 #[tokio::test]
 async fn auth_failures_look_the_same() {
     let app = TestApp::spawn().await;
-    let body = json!({"image": b64(&selfie_png(1))}).to_string().into_bytes();
-    let missing = send(&app, "/v1/face/detect", None, "application/json", body.clone(), &[]).await;
-    let wrong =
-        send(&app, "/v1/face/detect", Some("idv_nope_nothing"), "application/json", body.clone(), &[]).await;
-    let malformed = send(&app, "/v1/face/detect", Some("x"), "application/json", body, &[]).await;
+    let body = json!({"image": b64(&selfie_png(1))});
+    let missing = app.post("/v1/face/detect").without_key().json(body.clone()).await;
+    let wrong = app.post("/v1/face/detect").key("idv_nope_nothing").json(body.clone()).await;
+    let malformed = app.post("/v1/face/detect").key("x").json(body).await;
     for r in [&missing, &wrong, &malformed] {
         assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized");
         assert_eq!(r.json["error"], missing.json["error"]);
@@ -218,32 +173,23 @@ async fn bad_input_is_400_and_changes_nothing() {
         (json!({"documentImage": 5, "faceImage": b64(&selfie_png(1))}), "invalid_field"),
     ];
     for (body, code) in cases {
-        let r = post_json(&app, "/v1/identity/verify", body).await;
+        let r = app.post_json("/v1/identity/verify", body).await;
         assert_error(&r, StatusCode::BAD_REQUEST, code);
     }
-    let r = send(
-        &app,
-        "/v1/identity/verify",
-        Some(&app.api_key.clone()),
-        "application/json",
-        b"{not json".to_vec(),
-        &[],
-    )
-    .await;
+    let r = app.post("/v1/identity/verify").body("application/json", "{not json").await;
     assert_error(&r, StatusCode::BAD_REQUEST, "invalid_json");
-    let r =
-        send(&app, "/v1/identity/verify", Some(&app.api_key.clone()), "text/plain", b"hello".to_vec(), &[])
-            .await;
+    let r = app.post("/v1/identity/verify").body("text/plain", "hello").await;
     assert_error(&r, StatusCode::BAD_REQUEST, "unsupported_content_type");
-    let (ct, body) = multipart(&[
-        ("faceImage", Some("a.png"), &selfie_png(1)),
-        ("faceImage", Some("b.png"), &selfie_png(1)),
-    ]);
-    let r = send(&app, "/v1/identity/verify", Some(&app.api_key.clone()), &ct, body, &[]).await;
+    let r = app
+        .post_multipart(
+            "/v1/identity/verify",
+            &[("faceImage", Some("a.png"), &selfie_png(1)), ("faceImage", Some("b.png"), &selfie_png(1))],
+        )
+        .await;
     assert_error(&r, StatusCode::BAD_REQUEST, "duplicate_field");
     // A truncated PNG decodes to nothing.
     let png = selfie_png(1);
-    let r = post_json(&app, "/v1/face/detect", json!({"image": b64(&png[..png.len() / 2])})).await;
+    let r = app.post_json("/v1/face/detect", json!({"image": b64(&png[..png.len() / 2])})).await;
     assert_error(&r, StatusCode::BAD_REQUEST, "image_corrupt");
     assert_eq!(app.balance().await, before, "rejected requests are refunded");
     assert_eq!(app.face.calls.load(std::sync::atomic::Ordering::SeqCst), 0, "engines never ran");
@@ -259,27 +205,26 @@ async fn oversized_images_are_refused() {
     let big = image_bytes(true, false, false, 1, ImageFormat::Png);
     let mut padded = big.clone();
     padded.resize(5000, 0);
-    let r = post_json(&app, "/v1/face/detect", json!({"image": b64(&padded)})).await;
+    let r = app.post_json("/v1/face/detect", json!({"image": b64(&padded)})).await;
     assert_error(&r, StatusCode::BAD_REQUEST, "image_too_large");
-    let (ct, body) = multipart(&[("image", Some("big.png"), &padded)]);
-    let r = send(&app, "/v1/face/detect", Some(&app.api_key.clone()), &ct, body, &[]).await;
+    let r = app.post_multipart("/v1/face/detect", &[("image", Some("big.png"), &padded)]).await;
     assert_error(&r, StatusCode::BAD_REQUEST, "image_too_large");
 }
 
 #[tokio::test]
 async fn insufficient_tokens_is_402_and_runs_nothing() {
     let app = TestApp::with(Options { tokens: 2, ..Default::default() }).await;
-    let r = post_json(
-        &app,
-        "/v1/identity/verify",
-        json!({"documentImage": b64(&document_png(1)), "faceImage": b64(&selfie_png(1))}),
-    )
-    .await;
+    let r = app
+        .post_json(
+            "/v1/identity/verify",
+            json!({"documentImage": b64(&document_png(1)), "faceImage": b64(&selfie_png(1))}),
+        )
+        .await;
     assert_error(&r, StatusCode::PAYMENT_REQUIRED, "insufficient_tokens");
     assert_eq!(app.balance().await, 2);
     assert_eq!(app.document.calls.load(std::sync::atomic::Ordering::SeqCst), 0);
     // A cheaper endpoint still works.
-    let r = post_json(&app, "/v1/face/detect", json!({"image": b64(&selfie_png(1))})).await;
+    let r = app.post_json("/v1/face/detect", json!({"image": b64(&selfie_png(1))})).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(app.balance().await, 1);
 }
@@ -287,29 +232,16 @@ async fn insufficient_tokens_is_402_and_runs_nothing() {
 #[tokio::test]
 async fn idempotency_key_replays_without_charging_twice() {
     let app = TestApp::spawn().await;
-    let body = json!({"image": b64(&selfie_png(4))}).to_string().into_bytes();
-    let key = app.api_key.clone();
-    let first = send(
-        &app,
-        "/v1/face/detect",
-        Some(&key),
-        "application/json",
-        body.clone(),
-        &[("idempotency-key", "abc-1")],
-    )
-    .await;
-    let second =
-        send(&app, "/v1/face/detect", Some(&key), "application/json", body, &[("idempotency-key", "abc-1")])
-            .await;
+    let body = json!({"image": b64(&selfie_png(4))});
+    let first = app.post("/v1/face/detect").header("idempotency-key", "abc-1").json(body.clone()).await;
+    let second = app.post("/v1/face/detect").header("idempotency-key", "abc-1").json(body).await;
     assert_eq!(first.status, StatusCode::OK);
     assert_eq!(second.status, StatusCode::OK);
     assert_eq!(first.json, second.json, "the stored response is replayed");
     assert_eq!(second.headers["idempotent-replayed"], "true");
     assert_eq!(app.balance().await, 999);
-    let other = json!({"image": b64(&selfie_png(5))}).to_string().into_bytes();
-    let r =
-        send(&app, "/v1/face/detect", Some(&key), "application/json", other, &[("idempotency-key", "abc-1")])
-            .await;
+    let other = json!({"image": b64(&selfie_png(5))});
+    let r = app.post("/v1/face/detect").header("idempotency-key", "abc-1").json(other).await;
     assert_error(&r, StatusCode::CONFLICT, "idempotency_conflict");
     assert_eq!(app.balance().await, 999);
 }
@@ -325,11 +257,11 @@ async fn rate_limit_is_429_with_headers() {
     })
     .await;
     let body = json!({"image": b64(&selfie_png(1))});
-    let a = post_json(&app, "/v1/face/detect", body.clone()).await;
+    let a = app.post_json("/v1/face/detect", body.clone()).await;
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(a.headers["ratelimit-limit"], "2");
-    let _ = post_json(&app, "/v1/face/detect", body.clone()).await;
-    let c = post_json(&app, "/v1/face/detect", body).await;
+    let _ = app.post_json("/v1/face/detect", body.clone()).await;
+    let c = app.post_json("/v1/face/detect", body).await;
     assert_error(&c, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     assert!(c.headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
     assert_eq!(c.headers["ratelimit-remaining"], "0");
@@ -345,9 +277,9 @@ async fn overload_is_503_with_retry_after_and_refunded() {
     })
     .await;
     let body = json!({"image": b64(&selfie_png(1))});
-    let (a, b) = tokio::join!(post_json(&app, "/v1/face/detect", body.clone()), async {
+    let (a, b) = tokio::join!(app.post_json("/v1/face/detect", body.clone()), async {
         tokio::time::sleep(std::time::Duration::from_millis(150)).await;
-        post_json(&app, "/v1/face/detect", body.clone()).await
+        app.post_json("/v1/face/detect", body.clone()).await
     });
     assert_eq!(a.status, StatusCode::OK);
     assert_error(&b, StatusCode::SERVICE_UNAVAILABLE, "overloaded");
@@ -362,7 +294,7 @@ async fn an_engine_panic_is_a_500_and_refunded() {
         ..Default::default()
     })
     .await;
-    let r = post_json(&app, "/v1/face/detect", json!({"image": b64(&selfie_png(1))})).await;
+    let r = app.post_json("/v1/face/detect", json!({"image": b64(&selfie_png(1))})).await;
     assert_error(&r, StatusCode::INTERNAL_SERVER_ERROR, "internal_error");
     assert!(!r.json.to_string().contains("fake engine panic"), "internal causes are not returned");
     assert_eq!(app.balance().await, 1000);
@@ -371,27 +303,22 @@ async fn an_engine_panic_is_a_500_and_refunded() {
 #[tokio::test]
 async fn unknown_routes_and_methods_use_the_error_body() {
     let app = TestApp::spawn().await;
-    let r = send(&app, "/v1/nope", None, "application/json", vec![], &[]).await;
+    let r = app.post("/v1/nope").without_key().body("application/json", "").await;
     assert_error(&r, StatusCode::NOT_FOUND, "not_found");
-    let response = app
-        .router
-        .clone()
-        .oneshot(Request::get("/v1/face/detect").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let r = app.get("/v1/face/detect").await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
 }
 
 #[tokio::test]
 async fn ops_endpoints() {
     let app = TestApp::spawn().await;
-    let (status, body) = get(&app, "/healthz").await;
-    assert_eq!((status, body.contains("ok")), (StatusCode::OK, true));
-    let (status, body) = get(&app, "/readyz").await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert!(body.contains("\"database\":true"));
-    let _ = post_json(&app, "/v1/face/detect", json!({"image": b64(&selfie_png(1))})).await;
-    let (status, metrics) = get(&app, "/metrics").await;
+    let r = app.get("/healthz").await;
+    assert_eq!((r.status, r.text.contains("ok")), (StatusCode::OK, true));
+    let r = app.get("/readyz").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("\"database\":true"));
+    let _ = app.post_json("/v1/face/detect", json!({"image": b64(&selfie_png(1))})).await;
+    let Reply { status, text: metrics, .. } = app.get("/metrics").await;
     assert_eq!(status, StatusCode::OK);
     assert!(
         metrics.contains("idverify_http_requests_total{route=\"/v1/face/detect\",status=\"200\"} 1"),
@@ -406,10 +333,9 @@ async fn ops_endpoints() {
 #[tokio::test]
 async fn security_headers_are_set() {
     let app = TestApp::spawn().await;
-    let response =
-        app.router.clone().oneshot(Request::get("/healthz").body(Body::empty()).unwrap()).await.unwrap();
-    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
-    assert_eq!(response.headers()["cache-control"], "no-store");
-    assert!(!response.headers().contains_key("server"));
-    assert!(!response.headers().contains_key("access-control-allow-origin"));
+    let headers = app.get("/healthz").await.headers;
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(!headers.contains_key("server"));
+    assert!(!headers.contains_key("access-control-allow-origin"));
 }

@@ -3,17 +3,15 @@
 //! same future). Also: a request cut before it answers (grace bound, request deadline) gives its
 //! charge back and releases its idempotency key.
 
-mod common;
-
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use common::*;
 use idverify_store::LedgerEntry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::common::*;
 
 const TOKENS: i64 = 1000;
 
@@ -38,8 +36,7 @@ fn detect(
     let key = key.to_string();
     tokio::spawn(async move {
         let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
-        let body =
-            serde_json::json!({"image": base64::engine::general_purpose::STANDARD.encode(selfie_png(1))});
+        let body = serde_json::json!({"image": b64(&selfie_png(1))});
         let mut request =
             client.post(format!("http://{addr}/v1/face/detect")).header("x-api-key", key).json(&body);
         if let Some(k) = idempotency_key {
