@@ -168,6 +168,10 @@ impl Config {
         if self.face_target_fmr.is_nan() || self.face_target_fmr <= 0.0 || self.face_target_fmr >= 1.0 {
             return Err(invalid("face_target_fmr", "must be between 0 and 1, e.g. 0.001"));
         }
+        // The shipped calibration's thresholds below this rate rest on too few impostor pairs.
+        let calibration =
+            idverify_face::Calibration::shipped().map_err(|e| invalid("face_target_fmr", &e.to_string()))?;
+        calibration.check_target_fmr(self.face_target_fmr).map_err(|e| invalid("face_target_fmr", &e))?;
         for (key, price) in [
             ("price_verify", self.price_verify),
             ("price_document_scan", self.price_document_scan),
