@@ -299,6 +299,16 @@ mod tests {
     }
 
     #[test]
+    fn face_target_fmr_below_the_calibrated_support_is_refused() {
+        let err = Config::load_from(&Overrides::default(), env(&[("IDVERIFY_FACE_TARGET_FMR", "0.000001")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("face_target_fmr") && err.contains("supports"), "{err}");
+        let ok = Config::load_from(&Overrides::default(), env(&[("IDVERIFY_FACE_TARGET_FMR", "0.0001")]));
+        assert!(ok.is_ok(), "{:?}", ok.err());
+    }
+
+    #[test]
     fn secrets_never_print() {
         let c = Config::load_from(
             &Overrides::default(),

@@ -95,6 +95,20 @@ pub struct EvalSummary {
     pub folds: Option<FoldFigure>,
     /// With `--impostors all`.
     pub all_pairs: Option<AllPairsSummary>,
+    /// The wrong decisions at the threshold, listed when there are at most [`MAX_LISTED_ERRORS`].
+    pub errors_at_threshold: Vec<PairError>,
+}
+
+/// Wrong decisions listed in the report up to this many.
+pub const MAX_LISTED_ERRORS: usize = 20;
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PairError {
+    pub img_a: String,
+    pub img_b: String,
+    pub same: bool,
+    pub distance: Option<f32>,
 }
 
 /// FNMR where the all-pairs impostor set gives a false-match rate.
@@ -909,6 +923,20 @@ pub fn summarize(scored: &ScoredPairs, threshold_distance: f32) -> EvalSummary {
         median_ms_per_image: median(&scored.ms_per_image),
         folds,
         all_pairs: None,
+        errors_at_threshold: {
+            let wrong: Vec<PairError> = scored
+                .pairs
+                .iter()
+                .filter(|p| p.distance.is_some_and(|d| d as f64 <= t) != p.same)
+                .map(|p| PairError {
+                    img_a: p.img_a.clone(),
+                    img_b: p.img_b.clone(),
+                    same: p.same,
+                    distance: p.distance,
+                })
+                .collect();
+            if wrong.len() <= MAX_LISTED_ERRORS { wrong } else { Vec::new() }
+        },
     }
 }
 
@@ -978,6 +1006,11 @@ pub fn write_report(
         s.genuine_pairs
     )
     .map_err(io)?;
+    for e in &s.errors_at_threshold {
+        let what = if e.same { "false non-match" } else { "false match" };
+        let d = e.distance.map(|d| format!("{d:.4}")).unwrap_or_else(|| "no face".into());
+        writeln!(out, "  {what}: {} {} distance {d}", e.img_a, e.img_b).map_err(io)?;
+    }
     writeln!(out, "best accuracy: {:.2} % at distance {:.4}", s.best_accuracy, s.best_threshold)
         .map_err(io)?;
     writeln!(out, "TAR at FMR 1 %: {:.2} %; TAR at FMR 0.1 %: {:.2} %", s.tar_at_fmr_1, s.tar_at_fmr_0_1)
@@ -1139,6 +1172,46 @@ mod tests {
         // FMR 1 % with 4 impostors allows none: genuine strictly below 0.6 -> 2/4.
         assert!((s.tar_at_fmr_1 - 50.0).abs() < 1e-9);
         assert_eq!(s.folds.as_ref().unwrap().folds, 2);
+    }
+
+    #[test]
+    fn all_pairs_by_identity_and_fold() {
+        let pair = |a: &str, b: &str, same, fold| ScoredPair {
+            img_a: a.into(),
+            img_b: b.into(),
+            same,
+            fold: Some(fold),
+            distance: None,
+        };
+        let mut s = scored(&[]);
+        s.pairs =
+            vec![pair("A/1", "A/2", true, 0), pair("A/1", "B/1", false, 0), pair("C/1", "D/1", false, 1)];
+        for (key, v) in [("A/1", 0.0f32), ("A/2", 0.1), ("B/1", 1.0), ("C/1", 3.0), ("D/1", 3.5)] {
+            s.embeddings.insert(key.into(), Embedding(vec![v]));
+        }
+        let all = all_pair_scores(&s).unwrap();
+        assert_eq!((all.images, all.identities, all.skipped_cross_fold), (5, 4, 0));
+        assert_eq!(all.genuine_all().len(), 1);
+        assert_eq!(all.impostor_all().len(), 9);
+        let mut held_out_0 = all.impostor_without(1);
+        held_out_0.sort_by(f32::total_cmp);
+        assert!((held_out_0[0] - 0.9).abs() < 1e-6 && (held_out_0[1] - 1.0).abs() < 1e-6);
+        assert_eq!(all.impostor_without(0), vec![0.5]);
+        // 9 impostors, FMR 0.2 allows 1: halfway between 0.5 and 0.9.
+        let (t, k) = threshold_at_fmr(&all.impostor_all(), 0.2).unwrap();
+        assert!((t - 0.7).abs() < 1e-6 && k == 1);
+        assert!(threshold_at_fmr(&all.impostor_all(), 0.1).is_none());
+        let sum = all_pairs_summary(&s, &all, 0.95, 0.2);
+        // At 0.95: impostors 0.5 and 0.9 accepted.
+        assert_eq!((sum.impostors_accepted, sum.genuine_rejected), (2, 0));
+        assert!(sum.held_out.is_none(), "one training impostor set is too small for FMR 0.2");
+        assert!(
+            all_pair_scores(&ScoredPairs {
+                embeddings: [("x.jpg".to_string(), Embedding(vec![0.0]))].into(),
+                ..s
+            })
+            .is_err()
+        );
     }
 
     #[test]
