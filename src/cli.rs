@@ -116,13 +116,19 @@ pub enum TokensCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum EvalCommand {
-    /// Face pairs (`img_a,img_b,same[,fold]`): accuracy, TAR@FMR, EER, AUC.
+    /// Face pairs (`img_a,img_b,same[,fold]`): accuracy, realised FMR/FNMR at the configured
+    /// threshold, TAR@FMR, EER, AUC.
     Faces {
         #[arg(long)]
         pairs: PathBuf,
         /// Paste each genuine pair's first face small onto a synthetic document first.
         #[arg(long)]
         document_style: bool,
+        /// `all`: also score every cross-identity pair of the file's images (identity = the
+        /// image's folder): FMR at the threshold, FNMR at FMR 1e-3 and 1e-4, and with folds the
+        /// held-out-fold figure.
+        #[arg(long, value_parser = ["pairs", "all"], default_value = "pairs")]
+        impostors: String,
     },
     /// MRZ documents: exact lines, CER, false-valid, time.
     Mrz {
@@ -149,6 +155,10 @@ pub enum CalibrateCommand {
         pairs: PathBuf,
         #[arg(long)]
         out: PathBuf,
+        /// `all` (default): every pair of the file's images (identity = the image's folder);
+        /// `pairs`: only the file's own pairs.
+        #[arg(long, value_parser = ["pairs", "all"], default_value = "all")]
+        impostors: String,
     },
 }
 
@@ -181,12 +191,13 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Eval(cmd) => eval(cmd, config).await,
-        Command::Calibrate(CalibrateCommand::Faces { pairs, out }) => {
+        Command::Calibrate(CalibrateCommand::Faces { pairs, out, impostors }) => {
             let settings = app::engine_settings(&config);
             tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
                 let engine = engines::load_face(&settings)?;
                 let mut stdout = std::io::stdout().lock();
-                let calibration = idverify_face::calibration::fit(&engine, &pairs, &mut stdout)?;
+                let all = impostors == "all";
+                let calibration = idverify_face::calibration::fit(&engine, &pairs, all, &mut stdout)?;
                 calibration.write_json_file(&out)?;
                 writeln!(stdout, "wrote {}", out.display())?;
                 Ok(())
@@ -270,9 +281,11 @@ async fn eval(cmd: EvalCommand, config: Config) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         let mut stdout = std::io::stdout().lock();
         match cmd {
-            EvalCommand::Faces { pairs, document_style } => {
+            EvalCommand::Faces { pairs, document_style, impostors } => {
                 let engine = engines::load_face(&settings)?;
-                idverify_face::eval::run(&engine, &pairs, document_style, &mut stdout)?;
+                let opts =
+                    idverify_face::eval::EvalOptions { document_style, all_impostors: impostors == "all" };
+                idverify_face::eval::run(&engine, &pairs, opts, &mut stdout)?;
             }
             EvalCommand::Mrz { manifest } => {
                 let engine = engines::load_document(&settings)?;

@@ -168,6 +168,10 @@ impl Config {
         if self.face_target_fmr.is_nan() || self.face_target_fmr <= 0.0 || self.face_target_fmr >= 1.0 {
             return Err(invalid("face_target_fmr", "must be between 0 and 1, e.g. 0.001"));
         }
+        // The shipped calibration's thresholds below this rate rest on too few impostor pairs.
+        let calibration =
+            idverify_face::Calibration::shipped().map_err(|e| invalid("face_target_fmr", &e.to_string()))?;
+        calibration.check_target_fmr(self.face_target_fmr).map_err(|e| invalid("face_target_fmr", &e))?;
         for (key, price) in [
             ("price_verify", self.price_verify),
             ("price_document_scan", self.price_document_scan),
@@ -292,6 +296,16 @@ mod tests {
         let err = Config::load_from(&Overrides::default(), env(&[("IDVERIFY_DATABASE_URL", "mysql://x")]))
             .unwrap_err();
         assert!(err.to_string().contains("database_url"), "{err}");
+    }
+
+    #[test]
+    fn face_target_fmr_below_the_calibrated_support_is_refused() {
+        let err = Config::load_from(&Overrides::default(), env(&[("IDVERIFY_FACE_TARGET_FMR", "0.000001")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("face_target_fmr") && err.contains("supports"), "{err}");
+        let ok = Config::load_from(&Overrides::default(), env(&[("IDVERIFY_FACE_TARGET_FMR", "0.0001")]));
+        assert!(ok.is_ok(), "{:?}", ok.err());
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Runs the face evaluation or calibration without the main binary:
-//! `cargo run --release -p idverify-face --example face_eval -- eval PAIRS.csv [--document-style]`
-//! `cargo run --release -p idverify-face --example face_eval -- calibrate PAIRS.csv OUT.json`
+//! `cargo run --release -p idverify-face --example face_eval -- eval PAIRS.csv [--document-style] [--impostors-all]`
+//! `cargo run --release -p idverify-face --example face_eval -- calibrate PAIRS.csv OUT.json [--pairs-only]`
 //! `cargo run -p idverify-face --example face_eval -- calibrate-eval PAIRS.csv OUT.json`
+//! (calibrate: every pair of the file's images unless `--pairs-only`; calibrate-eval: every pair,
+//! then the report at the new threshold with the all-pairs figures).
 //! `cargo run -p idverify-face --example face_eval -- render-doc IMAGE OUT.png`
 //! Models come from `IDVERIFY_MODELS_DIR` or `<workspace>/models`.
 
@@ -17,24 +19,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut out = std::io::stdout();
     match args.first().map(String::as_str) {
         Some("eval") if args.len() >= 2 => {
-            let doc = args.iter().any(|a| a == "--document-style");
-            idverify_face::eval::run(&engine, &PathBuf::from(&args[1]), doc, &mut out)?;
+            let opts = idverify_face::eval::EvalOptions {
+                document_style: args.iter().any(|a| a == "--document-style"),
+                all_impostors: args.iter().any(|a| a == "--impostors-all"),
+            };
+            idverify_face::eval::run(&engine, &PathBuf::from(&args[1]), opts, &mut out)?;
         }
-        Some("calibrate") if args.len() == 3 => {
-            let cal = idverify_face::calibration::fit(&engine, &PathBuf::from(&args[1]), &mut out)?;
+        Some("calibrate") if args.len() >= 3 => {
+            let all = !args.iter().any(|a| a == "--pairs-only");
+            let cal = idverify_face::calibration::fit(&engine, &PathBuf::from(&args[1]), all, &mut out)?;
             cal.write_json_file(&PathBuf::from(&args[2]))?;
         }
         Some("calibrate-eval") if args.len() == 3 => {
             // One scoring pass: fit the calibration, then report with its threshold.
             let pairs = PathBuf::from(&args[1]);
             let scored = idverify_face::eval::score_pairs(&engine, &pairs, false, &mut out)?;
-            let cal = idverify_face::calibration::fit_scored(&scored, &pairs, &mut out)?;
+            let cal = idverify_face::calibration::fit_scored(&scored, &pairs, true, &mut out)?;
             cal.write_json_file(&PathBuf::from(&args[2]))?;
             let mut info = engine.model_info();
             info.calibration = cal.version.clone();
             info.threshold_distance = cal.threshold_for_fmr(info.target_fmr);
             info.threshold_confidence = cal.confidence(info.threshold_distance);
-            let summary = idverify_face::eval::summarize(&scored, info.threshold_distance);
+            let mut summary = idverify_face::eval::summarize(&scored, info.threshold_distance);
+            let all = idverify_face::eval::all_pair_scores(&scored)?;
+            summary.all_pairs = Some(idverify_face::eval::all_pairs_summary(
+                &scored,
+                &all,
+                info.threshold_distance,
+                info.target_fmr,
+            ));
             idverify_face::eval::write_report(&summary, &pairs, false, &info, &mut out)?;
         }
         Some("quality") if args.len() >= 2 => {
@@ -103,7 +116,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("portrait: {:?}", found.map(|f| f.bbox));
             doc.save(&args[2])?;
         }
-        _ => return Err("usage: face_eval eval PAIRS [--document-style] | calibrate PAIRS OUT.json".into()),
+        _ => return Err("usage: face_eval eval PAIRS [--document-style] [--impostors-all] | calibrate PAIRS OUT.json [--pairs-only]".into()),
     }
     Ok(())
 }

@@ -1,12 +1,21 @@
 //! Distance → confidence calibration and the FMR operating points.
 //!
 //! confidence = 100 · P(same | d) with P(same | d) = 1 / (1 + exp(-(intercept + slope · d))),
-//! a logistic regression on the Euclidean distance fitted on LFW dev pairs (balanced: 1500 genuine,
-//! 1500 impostor, so the prior is 0.5). `slope` < 0, so confidence decreases with distance.
-//! The FMR table holds, for a few false-match rates, the largest distance threshold whose rate on
-//! the impostor pairs stays within it (empirical where the set has at least one impostor per FMR
-//! step, else from a normal fit of the impostor distances' lower tail). Any FMR in between is
-//! served by linear interpolation in log10(FMR).
+//! a logistic regression on the Euclidean distance with the two classes weighted equally (so the
+//! prior is 0.5 however many pairs each class has). `slope` < 0, so confidence decreases with
+//! distance.
+//!
+//! The shipped file is fitted on every pair of LFW dev's 3,811 images (`pairing: "all"`): genuine =
+//! every same-identity pair within a fold (LFW's folds are identity-disjoint), impostor = every
+//! cross-identity pair, about 7.3 million, each image embedded once. The FMR table holds, for a few
+//! false-match rates, the largest distance threshold whose rate on the impostor pairs stays within
+//! it (empirical where the set has at least one impostor per FMR step, else from a normal fit of
+//! the impostor distances' lower tail), with `impostorsAccepted`, the impostor pairs at or below
+//! the threshold that support it, and the FNMR on the genuine pairs. Any FMR in between is served
+//! by linear interpolation in log10(FMR). A target FMR is supported down to the smallest table
+//! rate that is empirical and backed by at least [`MIN_SUPPORT`] impostor pairs
+//! ([`Calibration::min_supported_fmr`]); files without the support counts (older ones) count
+//! ⌊fmr · impostorPairs⌋.
 
 use std::io::Write;
 use std::path::Path;
@@ -21,6 +30,9 @@ pub const DEFAULT_JSON: &str = include_str!("../calibration.json");
 /// FMRs written to the table.
 pub const TABLE_FMRS: [f64; 8] = [1e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 1e-1];
 
+/// Impostor pairs at or below a threshold needed for its FMR to count as supported.
+pub const MIN_SUPPORT: usize = 10;
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct FmrPoint {
@@ -28,6 +40,23 @@ pub struct FmrPoint {
     pub distance: f64,
     /// "empirical" or "normal_tail"
     pub method: String,
+    /// Impostor pairs of the calibration set at or below `distance` (of `impostorPairs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impostors_accepted: Option<usize>,
+    /// False non-match rate of the calibration set's genuine pairs at `distance`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fnmr: Option<f64>,
+}
+
+impl FmrPoint {
+    /// Impostor pairs behind this point (⌊fmr · total⌋ for files without the count).
+    pub fn support(&self, impostor_pairs: usize) -> usize {
+        match (self.method.as_str(), self.impostors_accepted) {
+            ("empirical", Some(k)) => k,
+            ("empirical", None) => (self.fmr * impostor_pairs as f64).floor() as usize,
+            _ => 0,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -43,6 +72,14 @@ pub struct Calibration {
     pub impostor_mean: f64,
     pub impostor_std: f64,
     pub fmr_table: Vec<FmrPoint>,
+    /// "all": every pair of the set's images (see the module doc); absent: the file's pairs only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pairing: Option<String>,
+    /// Images embedded, and those where no face was found (left out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detect_fail_images: Option<usize>,
 }
 
 impl Calibration {
@@ -74,6 +111,36 @@ impl Calibration {
         (100.0 / (1.0 + (-z).exp())) as f32
     }
 
+    /// Smallest FMR of the table that the calibration set supports: empirical, with at least
+    /// [`MIN_SUPPORT`] impostor pairs at or below its threshold.
+    pub fn min_supported_fmr(&self) -> Option<f64> {
+        self.fmr_table
+            .iter()
+            .filter(|p| p.support(self.impostor_pairs) >= MIN_SUPPORT)
+            .map(|p| p.fmr)
+            .min_by(f64::total_cmp)
+    }
+
+    /// Err (a sentence) when `fmr` is below what the calibration supports.
+    pub fn check_target_fmr(&self, fmr: f64) -> Result<(), String> {
+        let Some(min) = self.min_supported_fmr() else {
+            return Err(format!(
+                "calibration {} has no FMR backed by at least {MIN_SUPPORT} impostor pairs",
+                self.version
+            ));
+        };
+        // A relative tolerance lets a target equal to a table rate through despite rounding.
+        if fmr < min * (1.0 - 1e-9) {
+            return Err(format!(
+                "{fmr} is below the smallest false-match rate the face calibration supports, {min:e} \
+                 (calibration {}: {} impostor pairs; a rate needs at least {MIN_SUPPORT} of them at or \
+                 below its threshold)",
+                self.version, self.impostor_pairs
+            ));
+        }
+        Ok(())
+    }
+
     /// Distance threshold for a false-match rate, interpolated in log10(FMR), clamped to the table.
     pub fn threshold_for_fmr(&self, fmr: f64) -> f32 {
         let mut table = self.fmr_table.clone();
@@ -99,23 +166,34 @@ impl Calibration {
     }
 }
 
-/// Logistic regression of `same` on distance by Newton's method (a tiny ridge keeps it finite
-/// on separable data). Returns (intercept, slope).
+/// Logistic regression of `same` on distance by Newton's method, the two classes weighted
+/// equally (each sample by n / (2 · its class size), so balanced sets get weight 1); a tiny ridge
+/// keeps it finite on separable data. Returns (intercept, slope).
 pub fn fit_logistic(genuine: &[f64], impostor: &[f64]) -> (f64, f64) {
-    let samples: Vec<(f64, f64)> =
-        genuine.iter().map(|&d| (d, 1.0)).chain(impostor.iter().map(|&d| (d, 0.0))).collect();
+    let n = (genuine.len() + impostor.len()) as f64;
+    let wg = n / (2.0 * genuine.len().max(1) as f64);
+    let wi = n / (2.0 * impostor.len().max(1) as f64);
+    let classes = [(genuine, 1.0, wg), (impostor, 0.0, wi)];
     let (mut b0, mut b1) = (0.0f64, 0.0f64);
     let ridge = 1e-6;
     for _ in 0..100 {
         let (mut g0, mut g1, mut h00, mut h01, mut h11) = (0.0, -ridge * b1, 0.0, 0.0, ridge);
-        for &(d, y) in &samples {
-            let p = 1.0 / (1.0 + (-(b0 + b1 * d)).exp());
-            let w = p * (1.0 - p);
-            g0 += y - p;
-            g1 += (y - p) * d;
-            h00 += w;
-            h01 += w * d;
-            h11 += w * d * d;
+        for (ds, y, weight) in classes {
+            let (mut cg0, mut cg1, mut c00, mut c01, mut c11) = (0.0, 0.0, 0.0, 0.0, 0.0);
+            for &d in ds {
+                let p = 1.0 / (1.0 + (-(b0 + b1 * d)).exp());
+                let w = p * (1.0 - p);
+                cg0 += y - p;
+                cg1 += (y - p) * d;
+                c00 += w;
+                c01 += w * d;
+                c11 += w * d * d;
+            }
+            g0 += weight * cg0;
+            g1 += weight * cg1;
+            h00 += weight * c00;
+            h01 += weight * c01;
+            h11 += weight * c11;
         }
         let det = h00 * h11 - h01 * h01;
         if !(det.abs() > 1e-300) {
@@ -206,16 +284,23 @@ pub fn fit_from_distances(
     let n = sorted.len() as f64;
     let mean = sorted.iter().sum::<f64>() / n;
     let std = (sorted.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
-    let fmr_table = TABLE_FMRS
+    let (distance_fmrs, methods): (Vec<f64>, Vec<&str>) = TABLE_FMRS
         .iter()
         .map(|&fmr| match empirical_threshold(&sorted, fmr) {
-            Some(distance) => FmrPoint { fmr, distance, method: "empirical".into() },
-            None => FmrPoint {
-                fmr,
-                // Never above the smallest impostor distance seen.
-                distance: (mean + std * normal_quantile(fmr)).min(sorted[0]),
-                method: "normal_tail".into(),
-            },
+            Some(distance) => (distance, "empirical"),
+            // Never above the smallest impostor distance seen.
+            None => ((mean + std * normal_quantile(fmr)).min(sorted[0]), "normal_tail"),
+        })
+        .unzip();
+    let fmr_table = TABLE_FMRS
+        .iter()
+        .zip(distance_fmrs.iter().zip(methods))
+        .map(|(&fmr, (&distance, method))| FmrPoint {
+            fmr,
+            distance,
+            method: method.into(),
+            impostors_accepted: Some(sorted.partition_point(|&d| d <= distance)),
+            fnmr: Some(genuine.iter().filter(|&&d| d > distance).count() as f64 / genuine.len() as f64),
         })
         .collect();
     Ok(Calibration {
@@ -229,26 +314,53 @@ pub fn fit_from_distances(
         impostor_mean: mean,
         impostor_std: std,
         fmr_table,
+        pairing: None,
+        images: None,
+        detect_fail_images: None,
     })
 }
 
-/// Embeds every pair in `pairs_csv` with `engine` and fits a calibration on the distances.
-/// Pairs where a face is not found are skipped (reported on `out`).
-pub fn fit(engine: &FaceEngine, pairs_csv: &Path, out: &mut dyn Write) -> Result<Calibration, FaceError> {
+/// Embeds every image of `pairs_csv` once with `engine` and fits a calibration: on every pair of
+/// its images with `all_pairs` (see the module doc), else on the file's pairs. Pairs where a face
+/// is not found are left out (reported on `out`).
+pub fn fit(
+    engine: &FaceEngine,
+    pairs_csv: &Path,
+    all_pairs: bool,
+    out: &mut dyn Write,
+) -> Result<Calibration, FaceError> {
     let scored = crate::eval::score_pairs(engine, pairs_csv, false, out)?;
-    fit_scored(&scored, pairs_csv, out)
+    fit_scored(&scored, pairs_csv, all_pairs, out)
 }
 
 /// Fits a calibration on already scored pairs (`pairs_csv` only names the data set).
 pub fn fit_scored(
     scored: &crate::eval::ScoredPairs,
     pairs_csv: &Path,
+    all_pairs: bool,
     out: &mut dyn Write,
 ) -> Result<Calibration, FaceError> {
-    let genuine: Vec<f64> =
-        scored.pairs.iter().filter(|p| p.same).filter_map(|p| p.distance).map(f64::from).collect();
-    let impostor: Vec<f64> =
-        scored.pairs.iter().filter(|p| !p.same).filter_map(|p| p.distance).map(f64::from).collect();
+    let io = |e: std::io::Error| FaceError::Io(e.to_string());
+    let (genuine, impostor): (Vec<f64>, Vec<f64>) = if all_pairs {
+        let all = crate::eval::all_pair_scores(scored)?;
+        if all.skipped_cross_fold > 0 {
+            writeln!(
+                out,
+                "warning: {} same-identity pairs span two folds (left out)",
+                all.skipped_cross_fold
+            )
+            .map_err(io)?;
+        }
+        (
+            all.genuine_all().into_iter().map(f64::from).collect(),
+            all.impostor_all().into_iter().map(f64::from).collect(),
+        )
+    } else {
+        let of = |same: bool| -> Vec<f64> {
+            scored.pairs.iter().filter(|p| p.same == same).filter_map(|p| p.distance).map(f64::from).collect()
+        };
+        (of(true), of(false))
+    };
     let skipped = scored.pairs.iter().filter(|p| p.distance.is_none()).count();
     // Names the data set by its last two folders, e.g. `lfw/dev/pairs.csv` -> "lfw-dev".
     let mut dirs: Vec<String> = pairs_csv
@@ -257,17 +369,50 @@ pub fn fit_scored(
         .unwrap_or_default();
     dirs.reverse();
     let file = pairs_csv.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    let version =
-        format!("dlib-r1-{}-{}-{}g{}i", crate::PIPELINE_ID, dirs.join("-"), genuine.len(), impostor.len());
+    let all_tag = if all_pairs { "-all" } else { "" };
+    let version = format!(
+        "dlib-r1-{}-{}{all_tag}-{}g{}i",
+        crate::PIPELINE_ID,
+        dirs.join("-"),
+        genuine.len(),
+        impostor.len()
+    );
     let fitted_on = format!("{}/{file}", dirs.join("/"));
-    let cal = fit_from_distances(&genuine, &impostor, &version, crate::RECOGNIZER_NAME, &fitted_on)?;
-    let io = |e: std::io::Error| FaceError::Io(e.to_string());
+    let mut cal = fit_from_distances(&genuine, &impostor, &version, crate::RECOGNIZER_NAME, &fitted_on)?;
+    if all_pairs {
+        cal.pairing = Some("all".into());
+        cal.images = Some(scored.images);
+        cal.detect_fail_images = Some(scored.detect_failures.len());
+    }
     writeln!(out, "pairs skipped (no face): {skipped}").map_err(io)?;
+    writeln!(
+        out,
+        "fitted on {} genuine and {} impostor pairs{}",
+        cal.genuine_pairs,
+        cal.impostor_pairs,
+        if all_pairs { " (every pair of the file's images)" } else { "" }
+    )
+    .map_err(io)?;
     writeln!(out, "logistic: P(same|d) = 1/(1+exp(-({:.4} + {:.4}*d)))", cal.intercept, cal.slope)
         .map_err(io)?;
     for p in &cal.fmr_table {
-        writeln!(out, "fmr={:e} distance={:.4} ({})", p.fmr, p.distance, p.method).map_err(io)?;
+        writeln!(
+            out,
+            "fmr={:e} distance={:.4} ({}) impostors at or below: {} of {}, fnmr {:.2} %",
+            p.fmr,
+            p.distance,
+            p.method,
+            p.support(cal.impostor_pairs),
+            cal.impostor_pairs,
+            100.0 * p.fnmr.unwrap_or(f64::NAN)
+        )
+        .map_err(io)?;
     }
+    match cal.min_supported_fmr() {
+        Some(f) => writeln!(out, "smallest supported target FMR: {f:e}"),
+        None => writeln!(out, "no FMR has {MIN_SUPPORT} supporting impostor pairs"),
+    }
+    .map_err(io)?;
     Ok(cal)
 }
 
@@ -287,11 +432,67 @@ mod tests {
             impostor_mean: 0.9,
             impostor_std: 0.08,
             fmr_table: vec![
-                FmrPoint { fmr: 1e-3, distance: 0.5, method: "empirical".into() },
-                FmrPoint { fmr: 1e-2, distance: 0.6, method: "empirical".into() },
-                FmrPoint { fmr: 1e-1, distance: 0.7, method: "empirical".into() },
+                point(1e-3, 0.5, Some(2)),
+                point(1e-2, 0.6, Some(20)),
+                point(1e-1, 0.7, Some(200)),
             ],
+            pairing: None,
+            images: None,
+            detect_fail_images: None,
         }
+    }
+
+    fn point(fmr: f64, distance: f64, impostors_accepted: Option<usize>) -> FmrPoint {
+        FmrPoint { fmr, distance, method: "empirical".into(), impostors_accepted, fnmr: None }
+    }
+
+    #[test]
+    fn target_fmr_needs_supporting_impostors() {
+        let mut cal = fake_calibration();
+        // 1e-3 rests on 2 impostors: not supported; 1e-2 on 20 is.
+        assert_eq!(cal.min_supported_fmr(), Some(1e-2));
+        assert!(cal.check_target_fmr(1e-2).is_ok());
+        assert!(cal.check_target_fmr(0.05).is_ok());
+        let err = cal.check_target_fmr(1e-3).unwrap_err();
+        assert!(err.contains("below"), "{err}");
+        // Older files without counts: floor(fmr · impostorPairs).
+        cal.impostor_pairs = 1500;
+        for p in &mut cal.fmr_table {
+            p.impostors_accepted = None;
+        }
+        assert_eq!(cal.min_supported_fmr(), Some(1e-2));
+        cal.impostor_pairs = 20_000;
+        assert_eq!(cal.min_supported_fmr(), Some(1e-3));
+        cal.fmr_table[0].method = "normal_tail".into();
+        assert_eq!(cal.min_supported_fmr(), Some(1e-2));
+    }
+
+    #[test]
+    fn older_files_without_counts_still_parse() {
+        let text = r#"{"version":"v","recognizer":"r","fittedOn":"f","genuinePairs":1500,
+            "impostorPairs":1500,"intercept":31.7,"slope":-75.5,"impostorMean":0.56,
+            "impostorStd":0.06,"fmrTable":[{"fmr":0.01,"distance":0.43,"method":"empirical"}]}"#;
+        let cal = Calibration::from_json(text).unwrap();
+        assert_eq!(cal.fmr_table[0].impostors_accepted, None);
+        assert_eq!(cal.min_supported_fmr(), Some(0.01));
+        assert!(!cal.to_json().contains("impostorsAccepted"));
+    }
+
+    #[test]
+    fn fit_records_support_and_weights_classes_equally() {
+        let genuine: Vec<f64> = (0..100).map(|i| 0.2 + i as f64 * 0.002).collect();
+        let impostor: Vec<f64> = (0..50_000).map(|i| 0.38 + i as f64 * 0.000_008).collect();
+        let cal = fit_from_distances(&genuine, &impostor, "v", "r", "f").unwrap();
+        let p3 = cal.fmr_table.iter().find(|p| p.fmr == 1e-3).unwrap();
+        assert_eq!(p3.impostors_accepted, Some(50));
+        let p5 = cal.fmr_table.iter().find(|p| p.fmr == 1e-5).unwrap();
+        assert_eq!((p5.method.as_str(), p5.impostors_accepted), ("normal_tail", Some(0)));
+        // 1e-4 rests on 5 impostors, 5e-4 on 25.
+        assert_eq!(cal.min_supported_fmr(), Some(5e-4));
+        // Classes overlapping only in 0.38-0.40: with equal class weights p = 0.5 falls in the
+        // overlap although impostors outnumber genuine pairs 500 to 1 (unweighted, it would not).
+        let boundary = -cal.intercept / cal.slope;
+        assert!((0.37..0.41).contains(&boundary), "{boundary}");
     }
 
     #[test]
@@ -350,6 +551,8 @@ mod tests {
     fn shipped_calibration_parses_and_is_monotonic() {
         let cal = Calibration::shipped().unwrap();
         assert!(cal.slope < 0.0);
+        // The default operating point (config/default.toml: 0.001) must be supported.
+        assert!(cal.check_target_fmr(1e-3).is_ok());
         let mut prev = 0.0f32;
         for fmr in [1e-5, 1e-4, 1e-3, 1e-2, 1e-1] {
             let t = cal.threshold_for_fmr(fmr);

@@ -10,13 +10,19 @@
 //! Document style: each pair's first image is cut around its face, pasted small (face 75-100 px
 //! wide) into the portrait area of a synthetic ID card inside a 1280×960 "phone photo",
 //! JPEG-compressed (quality 70), decoded, and found again with `find_portrait`.
+//!
+//! All pairs (`--impostors all`): an image's identity is its folder (`Name/Name_0001.jpg`); every
+//! cross-identity pair of the file's images is an impostor pair and every same-identity pair within
+//! a fold (LFW's folds are identity-disjoint) a genuine one. In document style the probes are the
+//! document renders of the first images and the gallery the plain second images. Each image is
+//! embedded once; the pairs are scored from the embeddings held in memory.
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use image::{DynamicImage, ImageDecoder, ImageReader, Rgb, RgbImage};
 use serde::Serialize;
@@ -41,6 +47,17 @@ pub struct ScoredPairs {
     pub detect_failures: Vec<String>,
     /// detect + align + embed time per image, milliseconds.
     pub ms_per_image: Vec<f64>,
+    /// Embedding per image key (as in `detect_failures`), for the all-pairs figures.
+    pub embeddings: HashMap<String, Embedding>,
+    pub document_style: bool,
+}
+
+/// Options of `idverify eval faces`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EvalOptions {
+    pub document_style: bool,
+    /// Also score every cross-identity pair of the file's images (see the module doc).
+    pub all_impostors: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -65,6 +82,9 @@ pub struct EvalSummary {
     pub accuracy: f64,
     pub fmr_at_threshold: f64,
     pub fnmr_at_threshold: f64,
+    /// Impostor pairs accepted and genuine pairs rejected at the threshold (counts).
+    pub impostors_accepted: usize,
+    pub genuine_rejected: usize,
     pub best_accuracy: f64,
     pub best_threshold: f64,
     pub tar_at_fmr_1: f64,
@@ -73,6 +93,85 @@ pub struct EvalSummary {
     pub auc: f64,
     pub median_ms_per_image: f64,
     pub folds: Option<FoldFigure>,
+    /// With `--impostors all`.
+    pub all_pairs: Option<AllPairsSummary>,
+    /// The wrong decisions at the threshold, listed when there are at most [`MAX_LISTED_ERRORS`].
+    pub errors_at_threshold: Vec<PairError>,
+}
+
+/// Wrong decisions listed in the report up to this many.
+pub const MAX_LISTED_ERRORS: usize = 20;
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PairError {
+    pub img_a: String,
+    pub img_b: String,
+    pub same: bool,
+    pub distance: Option<f32>,
+}
+
+/// FNMR where the all-pairs impostor set gives a false-match rate.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FnmrAtFmr {
+    pub fmr: f64,
+    /// None when the set has too few impostors for this rate.
+    pub threshold: Option<f64>,
+    pub impostors_accepted: usize,
+    /// Percentages: on every same-identity pair, and on the file's genuine pairs.
+    pub fnmr_all: f64,
+    pub fnmr_pairs: f64,
+}
+
+/// One held-out fold: threshold from every cross-identity pair of the other folds' images.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeldOutFold {
+    pub fold: i64,
+    pub threshold: f64,
+    pub train_impostors: usize,
+    pub train_accepted: usize,
+    /// The held-out fold's own pairs from the file.
+    pub pairs: usize,
+    pub correct: usize,
+    pub impostor_pairs: usize,
+    pub false_matches: usize,
+    pub genuine_pairs: usize,
+    pub false_non_matches: usize,
+    /// Every cross-identity pair of the held-out fold's images.
+    pub cross_impostors: usize,
+    pub cross_false_matches: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeldOutFolds {
+    pub target_fmr: f64,
+    pub folds: Vec<HeldOutFold>,
+    /// Percentages.
+    pub mean_accuracy: f64,
+    pub std_accuracy: f64,
+    pub fmr_pairs: f64,
+    pub fmr_cross: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AllPairsSummary {
+    pub images: usize,
+    pub identities: usize,
+    pub genuine_pairs: usize,
+    pub impostor_pairs: usize,
+    /// Same-identity pairs across folds (neither genuine nor impostor; 0 when folds are disjoint).
+    pub skipped_cross_fold: usize,
+    pub impostors_accepted: usize,
+    pub genuine_rejected: usize,
+    /// Percentages at the configured threshold.
+    pub fmr_at_threshold: f64,
+    pub fnmr_at_threshold: f64,
+    pub at_fmr: Vec<FnmrAtFmr>,
+    pub held_out: Option<HeldOutFolds>,
 }
 
 struct PairRow {
@@ -297,6 +396,7 @@ pub fn score_pairs(
     let results: Mutex<HashMap<String, (Option<Embedding>, f64)>> = Mutex::new(HashMap::new());
     let first_error: Mutex<Option<FaceError>> = Mutex::new(None);
     let next = AtomicUsize::new(0);
+    let progress = Progress::new("embedding images", jobs.len());
     let workers = 2;
     std::thread::scope(|scope| {
         for _ in 0..workers {
@@ -307,6 +407,7 @@ pub fn score_pairs(
                     match embed_image(engine, &base.join(rel), *doc, key) {
                         Ok(r) => {
                             results.lock().unwrap_or_else(|p| p.into_inner()).insert(key.clone(), r);
+                            progress.tick(1);
                         }
                         Err(e) => {
                             first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
@@ -318,6 +419,7 @@ pub fn score_pairs(
             });
         }
     });
+    progress.finish();
     if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
     }
@@ -352,7 +454,315 @@ pub fn score_pairs(
             }
         })
         .collect();
-    Ok(ScoredPairs { pairs, images: jobs.len(), detect_failures, ms_per_image: ms })
+    let embeddings = results.into_iter().filter_map(|(key, (emb, _))| emb.map(|e| (key, e))).collect();
+    Ok(ScoredPairs {
+        pairs,
+        images: jobs.len(),
+        detect_failures,
+        ms_per_image: ms,
+        embeddings,
+        document_style,
+    })
+}
+
+/// Progress on stderr for long runs: a bar redrawn in place on a terminal, else a line every 10 s.
+/// Nothing is shown for the first 2 s.
+pub struct Progress {
+    label: &'static str,
+    total: usize,
+    done: AtomicUsize,
+    start: Instant,
+    last: Mutex<Option<Instant>>,
+    tty: bool,
+}
+
+impl Progress {
+    pub fn new(label: &'static str, total: usize) -> Progress {
+        Progress {
+            label,
+            total,
+            done: AtomicUsize::new(0),
+            start: Instant::now(),
+            last: Mutex::new(None),
+            tty: std::io::stderr().is_terminal(),
+        }
+    }
+
+    pub fn tick(&self, n: usize) {
+        let done = self.done.fetch_add(n, Ordering::Relaxed) + n;
+        let now = Instant::now();
+        let elapsed = now - self.start;
+        if elapsed < Duration::from_secs(2) {
+            return;
+        }
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let every = if self.tty { Duration::from_millis(200) } else { Duration::from_secs(10) };
+        if last.is_some_and(|t| now - t < every) {
+            return;
+        }
+        *last = Some(now);
+        self.draw(done, elapsed);
+    }
+
+    fn draw(&self, done: usize, elapsed: Duration) {
+        let frac = done as f64 / self.total.max(1) as f64;
+        let secs = elapsed.as_secs_f64();
+        let left = if frac > 0.0 { secs * (1.0 - frac) / frac } else { 0.0 };
+        if self.tty {
+            let filled = (frac * 30.0).round() as usize;
+            eprint!(
+                "\r{} [{}{}] {done}/{} {:.0} s, ~{:.0} s left ",
+                self.label,
+                "#".repeat(filled.min(30)),
+                ".".repeat(30 - filled.min(30)),
+                self.total,
+                secs,
+                left
+            );
+        } else {
+            eprintln!(
+                "{}: {done}/{} ({:.0} %) after {:.0} s, ~{:.0} s left",
+                self.label,
+                self.total,
+                100.0 * frac,
+                secs,
+                left
+            );
+        }
+    }
+
+    /// Ends the bar (a final line if anything was shown).
+    pub fn finish(&self) {
+        let shown = self.last.lock().unwrap_or_else(|p| p.into_inner()).is_some();
+        if shown {
+            self.draw(self.done.load(Ordering::Relaxed), self.start.elapsed());
+            if self.tty {
+                eprintln!();
+            }
+        }
+    }
+}
+
+/// Identity of a dataset image: its folder (`Name/Name_0001.jpg` -> `Name`).
+pub fn identity_of(rel: &str) -> Option<&str> {
+    rel.rsplit_once('/').map(|(dir, _)| dir).filter(|d| !d.is_empty())
+}
+
+/// Distances of every pair of a file's images (see the module doc), grouped by fold.
+#[derive(Clone, Debug, Default)]
+pub struct AllPairScores {
+    pub images: usize,
+    pub identities: usize,
+    /// Same identity (and same fold): by fold (None when the file has no folds).
+    pub genuine: HashMap<Option<i64>, Vec<f32>>,
+    /// Cross identity: by the two images' folds, smaller first.
+    pub impostor: HashMap<(Option<i64>, Option<i64>), Vec<f32>>,
+    /// Same-identity pairs whose images sit in different folds (0 when folds are identity-disjoint).
+    pub skipped_cross_fold: usize,
+}
+
+impl AllPairScores {
+    pub fn genuine_all(&self) -> Vec<f32> {
+        self.genuine.values().flatten().copied().collect()
+    }
+
+    pub fn impostor_all(&self) -> Vec<f32> {
+        self.impostor.values().flatten().copied().collect()
+    }
+
+    /// Every cross-identity pair among the images of the folds other than `fold`.
+    pub fn impostor_without(&self, fold: i64) -> Vec<f32> {
+        self.impostor
+            .iter()
+            .filter(|((a, b), _)| *a != Some(fold) && *b != Some(fold))
+            .flat_map(|(_, v)| v.iter().copied())
+            .collect()
+    }
+}
+
+/// Scores every pair of the scored file's images from the embeddings in memory (plain: each
+/// unordered pair of distinct images; document style: each document render against each plain
+/// image of another photo).
+pub fn all_pair_scores(scored: &ScoredPairs) -> Result<AllPairScores, FaceError> {
+    let mut fold_of: HashMap<&str, Option<i64>> = HashMap::new();
+    for p in &scored.pairs {
+        fold_of.entry(p.img_a.as_str()).or_insert(p.fold);
+        fold_of.entry(p.img_b.as_str()).or_insert(p.fold);
+    }
+    let mut ids: HashMap<&str, u32> = HashMap::new();
+    // (source image, identity, fold, embedding)
+    type Entry<'a> = (&'a str, u32, Option<i64>, &'a [f32]);
+    let (mut probes, mut gallery): (Vec<Entry>, Vec<Entry>) = (Vec::new(), Vec::new());
+    let mut keys: Vec<&String> = scored.embeddings.keys().collect();
+    keys.sort();
+    for key in keys {
+        let (rel, doc) = match key.strip_prefix("doc:") {
+            Some(rel) => (rel, true),
+            None => (key.as_str(), false),
+        };
+        let identity = identity_of(rel).ok_or_else(|| {
+            FaceError::Data(format!("all pairs need image paths of the form IDENTITY/FILE, got {rel:?}"))
+        })?;
+        let next_id = ids.len() as u32;
+        let id = *ids.entry(identity).or_insert(next_id);
+        let entry = (rel, id, fold_of.get(rel).copied().flatten(), scored.embeddings[key].0.as_slice());
+        if doc { probes.push(entry) } else { gallery.push(entry) }
+    }
+    let mut all = AllPairScores { identities: ids.len(), ..Default::default() };
+    let dist = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f32>().sqrt();
+    let add = |all: &mut AllPairScores, a: &Entry, b: &Entry| {
+        let d = dist(a.3, b.3);
+        if a.1 == b.1 {
+            if a.2 == b.2 {
+                all.genuine.entry(a.2).or_default().push(d);
+            } else {
+                all.skipped_cross_fold += 1;
+            }
+        } else {
+            let key = if a.2 <= b.2 { (a.2, b.2) } else { (b.2, a.2) };
+            all.impostor.entry(key).or_default().push(d);
+        }
+    };
+    if scored.document_style {
+        all.images = probes.len() + gallery.len();
+        let progress = Progress::new("scoring all pairs", probes.len() * gallery.len());
+        for a in &probes {
+            for b in gallery.iter().filter(|b| b.0 != a.0) {
+                add(&mut all, a, b);
+            }
+            progress.tick(gallery.len());
+        }
+        progress.finish();
+    } else {
+        all.images = gallery.len();
+        let n = gallery.len();
+        let progress = Progress::new("scoring all pairs", n * n.saturating_sub(1) / 2);
+        for (i, a) in gallery.iter().enumerate() {
+            for b in &gallery[i + 1..] {
+                add(&mut all, a, b);
+            }
+            progress.tick(n - i - 1);
+        }
+        progress.finish();
+    }
+    Ok(all)
+}
+
+/// Empirical distance threshold for `fmr` on unsorted impostor distances, as
+/// [`crate::calibration::empirical_threshold`] (k = ⌊fmr·n⌋ impostors at or below it, halfway to
+/// the next), with k; None when the set allows no impostor at this rate.
+pub fn threshold_at_fmr(impostor: &[f32], fmr: f64) -> Option<(f64, usize)> {
+    let n = impostor.len();
+    let k = (fmr * n as f64).floor() as usize;
+    if k == 0 || k >= n {
+        return None;
+    }
+    let mut v = impostor.to_vec();
+    let (below, kth, _) = v.select_nth_unstable_by(k, f32::total_cmp);
+    let last_below = below.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    Some(((last_below as f64 + *kth as f64) / 2.0, k))
+}
+
+fn count_at_or_below(ds: &[f32], t: f32) -> usize {
+    ds.iter().filter(|&&d| d <= t).count()
+}
+
+fn pct(k: usize, n: usize) -> f64 {
+    100.0 * k as f64 / n.max(1) as f64
+}
+
+/// All-pairs figures: rates at the configured threshold, FNMR at FMR 10⁻³ and 10⁻⁴, and, when the
+/// file has folds, the held-out-fold figure at `target_fmr`.
+pub fn all_pairs_summary(
+    scored: &ScoredPairs,
+    all: &AllPairScores,
+    threshold_distance: f32,
+    target_fmr: f64,
+) -> AllPairsSummary {
+    let genuine = all.genuine_all();
+    let impostor = all.impostor_all();
+    let file_genuine: Vec<f32> =
+        scored.pairs.iter().filter(|p| p.same).map(|p| p.distance.unwrap_or(f32::INFINITY)).collect();
+    let impostors_accepted = count_at_or_below(&impostor, threshold_distance);
+    let genuine_rejected = genuine.len() - count_at_or_below(&genuine, threshold_distance);
+    let at_fmr = [1e-3, 1e-4]
+        .into_iter()
+        .map(|fmr| match threshold_at_fmr(&impostor, fmr) {
+            Some((t, _)) => {
+                let t32 = t as f32;
+                FnmrAtFmr {
+                    fmr,
+                    threshold: Some(t),
+                    impostors_accepted: count_at_or_below(&impostor, t32),
+                    fnmr_all: 100.0 - pct(count_at_or_below(&genuine, t32), genuine.len()),
+                    fnmr_pairs: 100.0 - pct(count_at_or_below(&file_genuine, t32), file_genuine.len()),
+                }
+            }
+            None => {
+                FnmrAtFmr { fmr, threshold: None, impostors_accepted: 0, fnmr_all: 100.0, fnmr_pairs: 100.0 }
+            }
+        })
+        .collect();
+    let mut fold_ids: Vec<i64> = scored.pairs.iter().filter_map(|p| p.fold).collect();
+    fold_ids.sort();
+    fold_ids.dedup();
+    let held_out = (fold_ids.len() >= 2 && scored.pairs.iter().all(|p| p.fold.is_some()))
+        .then(|| {
+            let folds: Vec<HeldOutFold> = fold_ids
+                .iter()
+                .filter_map(|&f| {
+                    let train = all.impostor_without(f);
+                    let (t, k) = threshold_at_fmr(&train, target_fmr)?;
+                    let t32 = t as f32;
+                    let test: Vec<&ScoredPair> = scored.pairs.iter().filter(|p| p.fold == Some(f)).collect();
+                    let accepted = |p: &&ScoredPair| p.distance.is_some_and(|d| d <= t32);
+                    let cross = all.impostor.get(&(Some(f), Some(f))).map(Vec::as_slice).unwrap_or(&[]);
+                    Some(HeldOutFold {
+                        fold: f,
+                        threshold: t,
+                        train_impostors: train.len(),
+                        train_accepted: k,
+                        pairs: test.len(),
+                        correct: test.iter().filter(|p| accepted(p) == p.same).count(),
+                        impostor_pairs: test.iter().filter(|p| !p.same).count(),
+                        false_matches: test.iter().filter(|p| !p.same && accepted(p)).count(),
+                        genuine_pairs: test.iter().filter(|p| p.same).count(),
+                        false_non_matches: test.iter().filter(|p| p.same && !accepted(p)).count(),
+                        cross_impostors: cross.len(),
+                        cross_false_matches: count_at_or_below(cross, t32),
+                    })
+                })
+                .collect();
+            if folds.is_empty() {
+                return None;
+            }
+            let accs: Vec<f64> = folds.iter().map(|f| pct(f.correct, f.pairs)).collect();
+            let mean = accs.iter().sum::<f64>() / accs.len() as f64;
+            let std = (accs.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / accs.len() as f64).sqrt();
+            let sum = |g: fn(&HeldOutFold) -> usize| folds.iter().map(g).sum::<usize>();
+            Some(HeldOutFolds {
+                target_fmr,
+                mean_accuracy: mean,
+                std_accuracy: std,
+                fmr_pairs: pct(sum(|f| f.false_matches), sum(|f| f.impostor_pairs)),
+                fmr_cross: pct(sum(|f| f.cross_false_matches), sum(|f| f.cross_impostors)),
+                folds,
+            })
+        })
+        .flatten();
+    AllPairsSummary {
+        images: all.images,
+        identities: all.identities,
+        genuine_pairs: genuine.len(),
+        impostor_pairs: impostor.len(),
+        skipped_cross_fold: all.skipped_cross_fold,
+        impostors_accepted,
+        genuine_rejected,
+        fmr_at_threshold: pct(impostors_accepted, impostor.len()),
+        fnmr_at_threshold: pct(genuine_rejected, genuine.len()),
+        at_fmr,
+        held_out,
+    }
 }
 
 /// Fraction of correct decisions with "match" = distance ≤ t (missing distance = non-match).
@@ -458,8 +868,10 @@ pub fn summarize(scored: &ScoredPairs, threshold_distance: f32) -> EvalSummary {
     impostor.sort_by(f64::total_cmp);
     let t = threshold_distance as f64;
     let (best_t, best_acc) = best_threshold(&all);
-    let fmr_t = impostor.iter().filter(|&&d| d <= t).count() as f64 / impostor.len().max(1) as f64;
-    let fnmr_t = genuine.iter().filter(|&&d| d > t).count() as f64 / genuine.len().max(1) as f64;
+    let impostors_accepted = impostor.iter().filter(|&&d| d <= t).count();
+    let genuine_rejected = genuine.iter().filter(|&&d| d > t).count();
+    let fmr_t = impostors_accepted as f64 / impostor.len().max(1) as f64;
+    let fnmr_t = genuine_rejected as f64 / genuine.len().max(1) as f64;
     let mut fold_ids: Vec<i64> = scored.pairs.iter().filter_map(|p| p.fold).collect();
     fold_ids.sort();
     fold_ids.dedup();
@@ -500,6 +912,8 @@ pub fn summarize(scored: &ScoredPairs, threshold_distance: f32) -> EvalSummary {
         accuracy: 100.0 * accuracy_at(&all, t),
         fmr_at_threshold: 100.0 * fmr_t,
         fnmr_at_threshold: 100.0 * fnmr_t,
+        impostors_accepted,
+        genuine_rejected,
         best_accuracy: 100.0 * best_acc,
         best_threshold: best_t,
         tar_at_fmr_1: 100.0 * tar_at_fmr(&genuine, &impostor, 0.01),
@@ -508,25 +922,46 @@ pub fn summarize(scored: &ScoredPairs, threshold_distance: f32) -> EvalSummary {
         auc: auc(&genuine, &impostor),
         median_ms_per_image: median(&scored.ms_per_image),
         folds,
+        all_pairs: None,
+        errors_at_threshold: {
+            let wrong: Vec<PairError> = scored
+                .pairs
+                .iter()
+                .filter(|p| p.distance.is_some_and(|d| d as f64 <= t) != p.same)
+                .map(|p| PairError {
+                    img_a: p.img_a.clone(),
+                    img_b: p.img_b.clone(),
+                    same: p.same,
+                    distance: p.distance,
+                })
+                .collect();
+            if wrong.len() <= MAX_LISTED_ERRORS { wrong } else { Vec::new() }
+        },
     }
 }
 
 /// Runs the evaluation and prints the report; the last line is
-/// `accuracy=… tar_at_fmr_0.1=… eer=… detect_fail=…` (percentages; detect_fail counts images).
+/// `accuracy=… tar_at_fmr_0.1=… eer=… detect_fail=… fmr_at_threshold=…` (percentages; detect_fail
+/// counts images).
 pub fn run(
     engine: &FaceEngine,
     pairs_csv: &Path,
-    document_style: bool,
+    opts: EvalOptions,
     out: &mut dyn Write,
 ) -> Result<EvalSummary, FaceError> {
-    let scored = score_pairs(engine, pairs_csv, document_style, out)?;
+    let scored = score_pairs(engine, pairs_csv, opts.document_style, out)?;
     let info = engine.model_info();
-    let s = summarize(&scored, info.threshold_distance);
-    write_report(&s, pairs_csv, document_style, &info, out)?;
+    let mut s = summarize(&scored, info.threshold_distance);
+    if opts.all_impostors {
+        let all = all_pair_scores(&scored)?;
+        s.all_pairs = Some(all_pairs_summary(&scored, &all, info.threshold_distance, info.target_fmr));
+    }
+    write_report(&s, pairs_csv, opts.document_style, &info, out)?;
     Ok(s)
 }
 
-/// Prints a summary; the last line is `accuracy=… tar_at_fmr_0.1=… eer=… detect_fail=…`.
+/// Prints a summary; the last line is `accuracy=… tar_at_fmr_0.1=… eer=… detect_fail=…
+/// fmr_at_threshold=…` (the file's impostor pairs, percent).
 pub fn write_report(
     s: &EvalSummary,
     pairs_csv: &Path,
@@ -559,6 +994,23 @@ pub fn write_report(
         s.accuracy, s.fmr_at_threshold, s.fnmr_at_threshold
     )
     .map_err(io)?;
+    writeln!(
+        out,
+        "realised at the configured threshold: FMR {:.3} % ({} of {} impostor pairs; target {:.3} %), FNMR {:.2} % ({} of {} genuine pairs)",
+        s.fmr_at_threshold,
+        s.impostors_accepted,
+        s.impostor_pairs,
+        100.0 * info.target_fmr,
+        s.fnmr_at_threshold,
+        s.genuine_rejected,
+        s.genuine_pairs
+    )
+    .map_err(io)?;
+    for e in &s.errors_at_threshold {
+        let what = if e.same { "false non-match" } else { "false match" };
+        let d = e.distance.map(|d| format!("{d:.4}")).unwrap_or_else(|| "no face".into());
+        writeln!(out, "  {what}: {} {} distance {d}", e.img_a, e.img_b).map_err(io)?;
+    }
     writeln!(out, "best accuracy: {:.2} % at distance {:.4}", s.best_accuracy, s.best_threshold)
         .map_err(io)?;
     writeln!(out, "TAR at FMR 1 %: {:.2} %; TAR at FMR 0.1 %: {:.2} %", s.tar_at_fmr_1, s.tar_at_fmr_0_1)
@@ -573,12 +1025,101 @@ pub fn write_report(
         )
         .map_err(io)?;
     }
+    if let Some(a) = &s.all_pairs {
+        write_all_pairs(a, info, out)?;
+    }
     writeln!(
         out,
-        "accuracy={:.2} tar_at_fmr_0.1={:.2} eer={:.2} detect_fail={}",
-        s.accuracy, s.tar_at_fmr_0_1, s.eer, s.detect_fail_images
+        "accuracy={:.2} tar_at_fmr_0.1={:.2} eer={:.2} detect_fail={} fmr_at_threshold={:.3}",
+        s.accuracy, s.tar_at_fmr_0_1, s.eer, s.detect_fail_images, s.fmr_at_threshold
     )
     .map_err(io)?;
+    Ok(())
+}
+
+fn write_all_pairs(
+    a: &AllPairsSummary,
+    info: &crate::ModelInfo,
+    out: &mut dyn Write,
+) -> Result<(), FaceError> {
+    let io = |e: std::io::Error| FaceError::Io(e.to_string());
+    writeln!(
+        out,
+        "all pairs of the file's images: {} images with a face, {} identities, {} genuine (same identity{}), {} impostor (cross identity) pairs",
+        a.images,
+        a.identities,
+        a.genuine_pairs,
+        if a.skipped_cross_fold > 0 {
+            format!(", same fold; {} cross-fold same-identity pairs left out", a.skipped_cross_fold)
+        } else {
+            String::new()
+        },
+        a.impostor_pairs
+    )
+    .map_err(io)?;
+    writeln!(
+        out,
+        "  at the configured threshold {:.4}: FMR {:.4} % ({} of {}; target {:.4} %, ratio {:.2}), FNMR {:.2} % ({} of {})",
+        info.threshold_distance,
+        a.fmr_at_threshold,
+        a.impostors_accepted,
+        a.impostor_pairs,
+        100.0 * info.target_fmr,
+        a.fmr_at_threshold / (100.0 * info.target_fmr),
+        a.fnmr_at_threshold,
+        a.genuine_rejected,
+        a.genuine_pairs
+    )
+    .map_err(io)?;
+    for p in &a.at_fmr {
+        match p.threshold {
+            Some(t) => writeln!(
+                out,
+                "  FMR {:e}: distance {:.4} ({} impostors at or below), FNMR {:.2} % on all same-identity pairs, {:.2} % on the file's genuine pairs",
+                p.fmr, t, p.impostors_accepted, p.fnmr_all, p.fnmr_pairs
+            ),
+            None => writeln!(out, "  FMR {:e}: too few impostor pairs", p.fmr),
+        }
+        .map_err(io)?;
+    }
+    if let Some(h) = &a.held_out {
+        writeln!(
+            out,
+            "{}-fold at target FMR {} (threshold from every cross-identity pair of the other folds' images):",
+            h.folds.len(),
+            h.target_fmr
+        )
+        .map_err(io)?;
+        for f in &h.folds {
+            writeln!(
+                out,
+                "  fold {}: distance {:.4} ({} of {} training impostors at or below); held-out pairs {:.2} % correct, false matches {}/{}, false non-matches {}/{}; held-out cross-identity FMR {:.4} % ({}/{})",
+                f.fold,
+                f.threshold,
+                f.train_accepted,
+                f.train_impostors,
+                pct(f.correct, f.pairs),
+                f.false_matches,
+                f.impostor_pairs,
+                f.false_non_matches,
+                f.genuine_pairs,
+                pct(f.cross_false_matches, f.cross_impostors),
+                f.cross_false_matches,
+                f.cross_impostors
+            )
+            .map_err(io)?;
+        }
+        writeln!(
+            out,
+            "  held-out accuracy {:.2} ± {:.2} %; realised FMR {:.3} % on the held-out pairs, {:.4} % on the held-out folds' cross-identity pairs (target {:.3} %)",
+            h.mean_accuracy,
+            h.std_accuracy,
+            h.fmr_pairs,
+            h.fmr_cross,
+            100.0 * h.target_fmr
+        )
+        .map_err(io)?;
+    }
     Ok(())
 }
 
@@ -601,6 +1142,8 @@ mod tests {
             images: 4,
             detect_failures: vec![],
             ms_per_image: vec![1.0, 3.0, 2.0],
+            embeddings: HashMap::new(),
+            document_style: false,
         }
     }
 
@@ -629,6 +1172,46 @@ mod tests {
         // FMR 1 % with 4 impostors allows none: genuine strictly below 0.6 -> 2/4.
         assert!((s.tar_at_fmr_1 - 50.0).abs() < 1e-9);
         assert_eq!(s.folds.as_ref().unwrap().folds, 2);
+    }
+
+    #[test]
+    fn all_pairs_by_identity_and_fold() {
+        let pair = |a: &str, b: &str, same, fold| ScoredPair {
+            img_a: a.into(),
+            img_b: b.into(),
+            same,
+            fold: Some(fold),
+            distance: None,
+        };
+        let mut s = scored(&[]);
+        s.pairs =
+            vec![pair("A/1", "A/2", true, 0), pair("A/1", "B/1", false, 0), pair("C/1", "D/1", false, 1)];
+        for (key, v) in [("A/1", 0.0f32), ("A/2", 0.1), ("B/1", 1.0), ("C/1", 3.0), ("D/1", 3.5)] {
+            s.embeddings.insert(key.into(), Embedding(vec![v]));
+        }
+        let all = all_pair_scores(&s).unwrap();
+        assert_eq!((all.images, all.identities, all.skipped_cross_fold), (5, 4, 0));
+        assert_eq!(all.genuine_all().len(), 1);
+        assert_eq!(all.impostor_all().len(), 9);
+        let mut held_out_0 = all.impostor_without(1);
+        held_out_0.sort_by(f32::total_cmp);
+        assert!((held_out_0[0] - 0.9).abs() < 1e-6 && (held_out_0[1] - 1.0).abs() < 1e-6);
+        assert_eq!(all.impostor_without(0), vec![0.5]);
+        // 9 impostors, FMR 0.2 allows 1: halfway between 0.5 and 0.9.
+        let (t, k) = threshold_at_fmr(&all.impostor_all(), 0.2).unwrap();
+        assert!((t - 0.7).abs() < 1e-6 && k == 1);
+        assert!(threshold_at_fmr(&all.impostor_all(), 0.1).is_none());
+        let sum = all_pairs_summary(&s, &all, 0.95, 0.2);
+        // At 0.95: impostors 0.5 and 0.9 accepted.
+        assert_eq!((sum.impostors_accepted, sum.genuine_rejected), (2, 0));
+        assert!(sum.held_out.is_none(), "one training impostor set is too small for FMR 0.2");
+        assert!(
+            all_pair_scores(&ScoredPairs {
+                embeddings: [("x.jpg".to_string(), Embedding(vec![0.0]))].into(),
+                ..s
+            })
+            .is_err()
+        );
     }
 
     #[test]
