@@ -55,7 +55,8 @@ fn assert_same_in_every_process(name: &str) {
             assert!(out.status.success(), "child process of {name} failed: {}", out.status);
             String::from_utf8_lossy(&out.stdout)
                 .lines()
-                .filter_map(|l| l.strip_prefix(LINE_PREFIX))
+                // With --nocapture the harness's "test NAME ... " can share a line with the first result.
+                .filter_map(|l| l.split_once(LINE_PREFIX).map(|(_, result)| result))
                 .map(str::to_owned)
                 .collect()
         })
