@@ -1,13 +1,13 @@
 //! PDF417 decoding with `rxing`: several passes over differently prepared images, because photos of
 //! licences vary in contrast and module size.
 //!
-//! Known nondeterminism, inside rxing 0.9.3 (issue 16): its scanning decoder counts votes per
-//! codeword in `pdf417::decoder::BarcodeValue`, a `std::collections::HashMap`, and returns tied
-//! values in that map's iteration order, which std seeds at random per thread. The order decides
-//! which row/column counts win a tie and which combinations of ambiguous codewords its 100 error
-//! correction tries cover, so a damaged symbol can decode in one process and not in the next (or,
-//! rarely, to a different text). Nothing in the calls below can choose that order; a
-//! `BarcodeValue` over a `BTreeMap` removes it (tests/determinism.rs has the ignored check).
+//! Determinism: the published rxing 0.9.3 counts votes per codeword in
+//! `pdf417::decoder::BarcodeValue`, a `std::collections::HashMap`, and returns tied values in that
+//! map's iteration order, which std seeds at random per thread. The order decides which row/column
+//! counts win a tie and which combinations of ambiguous codewords its error correction tries, so a
+//! damaged symbol decoded in one process and not in the next. The workspace builds a vendored
+//! rxing whose `BarcodeValue` is a `BTreeMap` (vendor/rxing/PATCHED.md);
+//! tests/determinism.rs decodes the dev set in separate processes and demands the same results.
 
 use std::collections::HashSet;
 

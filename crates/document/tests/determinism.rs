@@ -191,10 +191,9 @@ fn damaged(image: &RgbImage, what: &str, seed: u64) -> RgbImage {
     }
 }
 
-/// Ignored until rxing's tie order is fixed (a patched `BarcodeValue` makes it pass; see
-/// `barcode.rs`). Run it with `--ignored` to see the decoder differ between processes.
+/// Damaged symbols are where rxing's vote ties happen; this failed before the vendored fix
+/// (vendor/rxing/PATCHED.md: `BarcodeValue` over a `BTreeMap`).
 #[test]
-#[ignore = "rxing 0.9.3 breaks PDF417 vote ties in HashMap order; passes with a patched BarcodeValue"]
 fn damaged_pdf417_decoding_is_the_same_in_every_process() {
     let Some(manifest) = shared_manifest("pdf417/dev/manifest.csv") else { return };
     if !is_child() {
