@@ -16,8 +16,8 @@ pub enum ApiError {
     InvalidBody { code: &'static str, message: String },
     #[error("unsupported image format: only JPEG, PNG and WebP are accepted")]
     UnsupportedImageFormat,
-    #[error("image is larger than {limit_mb} MB")]
-    ImageTooLarge { limit_mb: u64 },
+    #[error("image is larger than this server's limit of {limit_bytes} bytes")]
+    ImageTooLarge { limit_bytes: u64 },
     #[error("{0}")]
     ImageDimensions(String),
     #[error("{0}: the image data is corrupt or truncated")]
@@ -30,8 +30,10 @@ pub enum ApiError {
     InsufficientTokens { price: i64, balance: i64 },
     #[error("the S3 object is not readable by this organization")]
     S3Forbidden,
-    #[error("the Idempotency-Key was already used for a different request, or that request is still running")]
-    IdempotencyConflict,
+    #[error("the Idempotency-Key was already used for a request with different content; use a new key")]
+    IdempotencyKeyReused,
+    #[error("the first request with this Idempotency-Key is still running; retry after {retry_after} s")]
+    IdempotencyInProgress { retry_after: u64 },
     #[error("no such route")]
     NotFound,
     #[error("method not allowed on this route")]
@@ -67,7 +69,8 @@ impl ApiError {
             S3Forbidden => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            IdempotencyConflict => StatusCode::CONFLICT,
+            IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            IdempotencyInProgress { .. } => StatusCode::CONFLICT,
             RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Overloaded { .. } | DependencyUnavailable | Timeout => StatusCode::SERVICE_UNAVAILABLE,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -86,7 +89,8 @@ impl ApiError {
             Unauthorized => "unauthorized",
             InsufficientTokens { .. } => "insufficient_tokens",
             S3Forbidden => "s3_key_forbidden",
-            IdempotencyConflict => "idempotency_conflict",
+            IdempotencyKeyReused => "idempotency_key_reused",
+            IdempotencyInProgress { .. } => "idempotency_in_progress",
             NotFound => "not_found",
             MethodNotAllowed => "method_not_allowed",
             RateLimited { .. } => "rate_limited",
@@ -99,9 +103,9 @@ impl ApiError {
 
     fn retry_after(&self) -> Option<u64> {
         match self {
-            ApiError::RateLimited { retry_after } | ApiError::Overloaded { retry_after } => {
-                Some(*retry_after)
-            }
+            ApiError::RateLimited { retry_after }
+            | ApiError::Overloaded { retry_after }
+            | ApiError::IdempotencyInProgress { retry_after } => Some(*retry_after),
             ApiError::DependencyUnavailable | ApiError::Timeout => Some(1),
             _ => None,
         }
@@ -145,8 +149,8 @@ impl From<crate::verify::ServiceError> for ApiError {
         match e {
             S::Overloaded => ApiError::Overloaded { retry_after: 1 },
             S::Image { error: ImageError::UnsupportedFormat, .. } => ApiError::UnsupportedImageFormat,
-            S::Image { error: ImageError::TooLarge, .. } | S::S3TooLarge => {
-                ApiError::ImageTooLarge { limit_mb: 15 }
+            S::Image { error: ImageError::TooLarge { limit }, .. } | S::S3TooLarge { limit } => {
+                ApiError::ImageTooLarge { limit_bytes: limit }
             }
             S::Image { slot, error: ImageError::Corrupt } => ApiError::ImageCorrupt(slot.field_name()),
             S::Image { slot, error: e @ ImageError::BadDimensions { .. } } => {

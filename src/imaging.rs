@@ -15,8 +15,8 @@ pub struct ImageLimits {
 pub enum ImageError {
     #[error("unsupported image format")]
     UnsupportedFormat,
-    #[error("image is larger than the byte limit")]
-    TooLarge,
+    #[error("image is larger than the limit of {limit} bytes")]
+    TooLarge { limit: u64 },
     #[error("image is {width}x{height} pixels; {reason}")]
     BadDimensions { width: u32, height: u32, reason: &'static str },
     #[error("image data is corrupt or truncated")]
@@ -42,7 +42,7 @@ pub const MIN_SIDE: u32 = 16;
 /// Decodes `bytes` into an upright RGB image, or says why not. CPU-bound: call off the runtime.
 pub fn decode(bytes: &[u8], limits: ImageLimits) -> Result<RgbImage, ImageError> {
     if bytes.len() as u64 > limits.max_bytes {
-        return Err(ImageError::TooLarge);
+        return Err(ImageError::TooLarge { limit: limits.max_bytes });
     }
     let format = sniff(bytes).ok_or(ImageError::UnsupportedFormat)?;
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
@@ -125,7 +125,10 @@ mod tests {
     fn rejects_what_it_should() {
         let png = encode(&gradient(40, 24), ImageFormat::Png);
         assert_eq!(decode(b"not an image", LIMITS), Err(ImageError::UnsupportedFormat));
-        assert_eq!(decode(&png, ImageLimits { max_bytes: 10, ..LIMITS }), Err(ImageError::TooLarge));
+        assert_eq!(
+            decode(&png, ImageLimits { max_bytes: 10, ..LIMITS }),
+            Err(ImageError::TooLarge { limit: 10 })
+        );
         assert_eq!(decode(&png[..png.len() / 2], LIMITS), Err(ImageError::Corrupt));
         assert!(matches!(
             decode(&png, ImageLimits { max_pixels: 100, ..LIMITS }),

@@ -51,6 +51,11 @@ pub enum ImageSlot {
     Photo,
 }
 
+impl ImageSlot {
+    pub const ALL: [ImageSlot; 5] =
+        [ImageSlot::Document, ImageSlot::Selfie, ImageSlot::Source, ImageSlot::Target, ImageSlot::Photo];
+}
+
 #[derive(Debug, Clone)]
 pub struct DetectionOutcome {
     /// Largest first.
@@ -89,8 +94,8 @@ pub enum ServiceError {
     Image { slot: ImageSlot, error: ImageError },
     #[error("S3 object not readable by this organization")]
     S3Forbidden,
-    #[error("S3 object too large")]
-    S3TooLarge,
+    #[error("S3 object larger than the limit of {limit} bytes")]
+    S3TooLarge { limit: u64 },
     #[error("S3 is not configured on this server")]
     S3NotConfigured,
     #[error("S3 unavailable: {0}")]
@@ -224,7 +229,9 @@ impl VerifyService {
                 let started = Instant::now();
                 let bytes = objects.read_for_org(org_id, &reference).await.map_err(|e| match e {
                     ObjectError::Forbidden => ServiceError::S3Forbidden,
-                    ObjectError::TooLarge { .. } => ServiceError::S3TooLarge,
+                    ObjectError::TooLarge { .. } => {
+                        ServiceError::S3TooLarge { limit: self.settings.limits.max_bytes }
+                    }
                     ObjectError::Unavailable(reason) => ServiceError::S3Unavailable(reason),
                     other => ServiceError::Internal(other.to_string()),
                 })?;

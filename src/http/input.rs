@@ -13,6 +13,7 @@ use axum::http::header::CONTENT_TYPE;
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use idverify_objects::S3Ref;
+use sha2::{Digest, Sha256};
 
 use super::AppState;
 use crate::error::ApiError;
@@ -23,10 +24,13 @@ use crate::verify::ImageInput;
 pub enum FieldValue {
     File(Bytes),
     Text(String),
+    /// A JSON value that is not a string (its JSON type). Kept, not refused while parsing, so that
+    /// an unknown field is reported as unknown whatever its value.
+    NotText(&'static str),
 }
 
 /// The fields of a request body, each name at most once.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Fields(Vec<(String, FieldValue)>);
 
 impl Fields {
@@ -67,6 +71,7 @@ impl Fields {
                 Ok(ImageInput::Bytes(bytes))
             }
             Some(FieldValue::Text(text)) => parse_text_image(name, &text, max_bytes),
+            Some(FieldValue::NotText(_)) => Err(not_a_string(name)),
         }
     }
 
@@ -77,12 +82,60 @@ impl Fields {
             Some(FieldValue::File(_)) => {
                 Err(ApiError::invalid("invalid_field", format!("field `{name}` must be text, not a file")))
             }
+            Some(FieldValue::NotText(_)) => Err(not_a_string(name)),
         }
+    }
+
+    /// What the request means, for `Idempotency-Key`: the route, then each field's name, kind and
+    /// the SHA-256 of its value, in name order, with images (the fields named in `image_fields`)
+    /// taken as their decoded bytes. The same images sent as multipart with any boundary, or as
+    /// JSON base64 with any whitespace, key order or alphabet, are the same request, and a
+    /// multipart file and the base64 of the same bytes are too. An S3 reference counts by its key.
+    pub fn fingerprint(
+        &self,
+        route: &str,
+        image_fields: &[&str],
+        max_image_bytes: u64,
+    ) -> Result<String, ApiError> {
+        let mut entries = Vec::with_capacity(self.0.len());
+        for (name, value) in &self.0 {
+            let (kind, digest) = match value {
+                FieldValue::File(bytes) => ("image", Sha256::digest(bytes)),
+                FieldValue::Text(text) if image_fields.contains(&name.as_str()) => {
+                    match parse_text_image(name, text, max_image_bytes)? {
+                        ImageInput::Bytes(bytes) => ("image", Sha256::digest(&bytes)),
+                        ImageInput::S3(reference) => {
+                            ("s3", Sha256::digest(format!("{}/{}", reference.bucket, reference.key)))
+                        }
+                    }
+                }
+                FieldValue::Text(text) => ("text", Sha256::digest(text.as_bytes())),
+                FieldValue::NotText(json_type) => ("json", Sha256::digest(json_type.as_bytes())),
+            };
+            entries.push((name.as_str(), kind, digest));
+        }
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+        let mut hasher = Sha256::new();
+        hasher.update(b"idverify-request-v2\0");
+        hasher.update(route.as_bytes());
+        for (name, kind, digest) in entries {
+            hasher.update([0]);
+            hasher.update(name.as_bytes());
+            hasher.update([0]);
+            hasher.update(kind.as_bytes());
+            hasher.update([0]);
+            hasher.update(digest);
+        }
+        Ok(format!("{:x}", hasher.finalize()))
     }
 }
 
+fn not_a_string(name: &str) -> ApiError {
+    ApiError::invalid("invalid_field", format!("field `{}` must be a string", truncate(name, 40)))
+}
+
 fn image_too_large(max_bytes: u64) -> ApiError {
-    ApiError::ImageTooLarge { limit_mb: max_bytes / 1_000_000 }
+    ApiError::ImageTooLarge { limit_bytes: max_bytes }
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -153,7 +206,11 @@ pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
 impl FromRequest<AppState> for Fields {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request(mut req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        // Already read by the idempotency middleware, to fingerprint the request.
+        if let Some(fields) = req.extensions_mut().remove::<Fields>() {
+            return Ok(fields);
+        }
         Fields::read(req, state.max_image_bytes()).await
     }
 }
@@ -272,12 +329,10 @@ pub fn parse_json(body: &[u8]) -> Result<Fields, ApiError> {
             serde_json::Value::String(s) => fields.push(name, FieldValue::Text(s))?,
             // null means "absent"
             serde_json::Value::Null => {}
-            _ => {
-                return Err(ApiError::invalid(
-                    "invalid_field",
-                    format!("field `{}` must be a string", truncate(&name, 40)),
-                ));
-            }
+            serde_json::Value::Bool(_) => fields.push(name, FieldValue::NotText("boolean"))?,
+            serde_json::Value::Number(_) => fields.push(name, FieldValue::NotText("number"))?,
+            serde_json::Value::Array(_) => fields.push(name, FieldValue::NotText("array"))?,
+            serde_json::Value::Object(_) => fields.push(name, FieldValue::NotText("object"))?,
         }
     }
     Ok(fields)
@@ -386,14 +441,41 @@ mod tests {
     }
 
     #[test]
+    fn the_fingerprint_is_the_meaning_not_the_bytes() {
+        const IMAGES: &[&str] = &["image"];
+        let print = |fields: &Fields| fields.fingerprint("/v1/face/detect", IMAGES, MB15).unwrap();
+        let json = parse_json(br#"{"image":"aGVsbG8=","mode":"x"}"#).unwrap();
+        let reordered = parse_json(b"{ \"mode\" : \"x\",\n  \"image\": \"aGVs\\nbG8\" }").unwrap();
+        let mut multipart = Fields::default();
+        multipart.push("mode".into(), FieldValue::Text("x".into())).unwrap();
+        multipart.push("image".into(), FieldValue::File(Bytes::from_static(b"hello"))).unwrap();
+        assert_eq!(print(&json), print(&reordered));
+        assert_eq!(print(&json), print(&multipart));
+        // Other bytes, another field value, or another route: another request.
+        assert_ne!(print(&json), print(&parse_json(br#"{"image":"aGVsbG8h","mode":"x"}"#).unwrap()));
+        assert_ne!(print(&json), print(&parse_json(br#"{"image":"aGVsbG8=","mode":"y"}"#).unwrap()));
+        assert_ne!(print(&json), json.fingerprint("/v1/document/scan", IMAGES, MB15).unwrap());
+        // A text field that is not an image counts by its text, not by a base64 reading of it.
+        let text = parse_json(br#"{"mode":"aGVsbG8="}"#).unwrap();
+        let file = {
+            let mut f = Fields::default();
+            f.push("mode".into(), FieldValue::File(Bytes::from_static(b"hello"))).unwrap();
+            f
+        };
+        assert_ne!(print(&text), print(&file));
+        // Stored fingerprints must keep matching across releases (value computed independently).
+        assert_eq!(print(&json), "559964499e4f9cf311932ca8c06a2e38591138e9bb58cbd5839e9d4017868f5f");
+    }
+
+    #[test]
     fn json_bodies() {
         let mut f = parse_json(br#"{"image":"aGk=","documentType":null}"#).unwrap();
         assert_eq!(f.take("image"), Some(FieldValue::Text("aGk=".into())));
         assert!(matches!(parse_json(b"[1,2]"), Err(ApiError::InvalidBody { code: "invalid_json", .. })));
-        assert!(matches!(
-            parse_json(br#"{"image":5}"#),
-            Err(ApiError::InvalidBody { code: "invalid_field", .. })
-        ));
+        // A non-string value is refused where the field is read; an unknown one is unknown first.
+        let mut f = parse_json(br#"{"image":5,"extra":{"a":1}}"#).unwrap();
+        assert!(matches!(f.only(&["image"]), Err(ApiError::InvalidBody { code: "unknown_field", .. })));
+        assert!(matches!(f.image("image", MB15), Err(ApiError::InvalidBody { code: "invalid_field", .. })));
         assert!(matches!(
             parse_json(b"{\"image\":"),
             Err(ApiError::InvalidBody { code: "invalid_json", .. })

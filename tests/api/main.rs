@@ -11,6 +11,7 @@ mod common;
 mod billing;
 mod contract;
 mod faults;
+mod idempotency;
 mod logs;
 mod openapi;
 mod proptest_inputs;

@@ -122,7 +122,7 @@ fn check_decode(bytes: &[u8], limits: ImageLimits) {
             assert!(w as u64 * h as u64 <= limits.max_pixels, "{w}x{h} passed the pixel cap");
             assert!(bytes.len() as u64 <= limits.max_bytes);
         }
-        Err(ImageError::TooLarge) => assert!(bytes.len() as u64 > limits.max_bytes),
+        Err(ImageError::TooLarge { .. }) => assert!(bytes.len() as u64 > limits.max_bytes),
         Err(ImageError::UnsupportedFormat) => {}
         Err(ImageError::Corrupt) => assert!(imaging::sniff(bytes).is_some()),
         Err(ImageError::BadDimensions { .. }) => assert!(imaging::sniff(bytes).is_some()),

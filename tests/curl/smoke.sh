@@ -106,6 +106,23 @@ else
   echo "SKIP: S3 checks (IDVERIFY_S3_BUCKET unset)"
 fi
 
+# Idempotency: curl picks a new multipart boundary for every request, so a retry with the same
+# Idempotency-Key differs in its bytes; it must still be a replay, charged once.
+IDEM_KEY="$(new_key smoke-idem 10)"
+for i in 1 2; do
+  curl -sS -D "$WORK/idem$i.headers" -o "$WORK/idem$i.json" -H "x-api-key: $IDEM_KEY" \
+    -H "Idempotency-Key: smoke-retry-1" -F "documentImage=@$DOC" -F "faceImage=@$FACE_A" \
+    "$BASE/v1/identity/verify" || true
+done
+IDEM_BALANCE="$("$BIN" org show smoke-idem | sed -n 's/^balance //p')"
+if grep -q '"overallConfidence"' "$WORK/idem1.json" && cmp -s "$WORK/idem1.json" "$WORK/idem2.json" \
+  && grep -qi '^idempotent-replayed: true' "$WORK/idem2.headers" && [[ "$IDEM_BALANCE" == 7 ]]; then
+  PASS=$((PASS + 1)); echo "ok   retried curl -F with an Idempotency-Key is a replay, charged once"
+else
+  FAIL=$((FAIL + 1))
+  echo "FAIL retried curl -F: balance $IDEM_BALANCE (want 7); $(head -c 300 "$WORK/idem2.json")"
+fi
+
 # Graceful shutdown: SIGTERM, the process exits cleanly.
 kill -TERM "$SERVER_PID"
 if wait "$SERVER_PID"; then PASS=$((PASS + 1)); echo "ok   SIGTERM exits 0"; else FAIL=$((FAIL + 1)); echo "FAIL SIGTERM exit"; fi

@@ -33,6 +33,8 @@ pub struct StoredResponse {
     pub status: u16,
     pub content_type: String,
     pub body: Vec<u8>,
+    /// The `x-request-id` the answer was first sent with.
+    pub request_id: String,
 }
 
 impl Store {
@@ -57,7 +59,7 @@ impl Store {
                      VALUES ($1, $2, $3, 'in_progress', $4, $5) \
                      ON CONFLICT (org_id, idem_key) DO UPDATE SET \
                          fingerprint = EXCLUDED.fingerprint, state = 'in_progress', \
-                         status = NULL, content_type = NULL, body = NULL, \
+                         status = NULL, content_type = NULL, body = NULL, request_id = NULL, \
                          created_at_ms = EXCLUDED.created_at_ms, \
                          expires_at_ms = EXCLUDED.expires_at_ms \
                      WHERE idempotency.expires_at_ms <= $4 \
@@ -81,7 +83,7 @@ impl Store {
                     Some(IdempotencyBegin::Started)
                 } else {
                     let row = sqlx::query(d.sql(
-                        "SELECT fingerprint, state, status, content_type, body \
+                        "SELECT fingerprint, state, status, content_type, body, request_id \
                          FROM idempotency WHERE org_id = $1 AND idem_key = $2",
                     ))
                     .bind(org_id)
@@ -105,6 +107,9 @@ impl Store {
                                         .try_get::<Option<String>, _>(3)?
                                         .unwrap_or_default(),
                                     body: row.try_get::<Option<Vec<u8>>, _>(4)?.unwrap_or_default(),
+                                    request_id: row
+                                        .try_get::<Option<String>, _>(5)?
+                                        .unwrap_or_default(),
                                 }))
                             } else {
                                 Some(IdempotencyBegin::InProgress)
@@ -130,7 +135,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         on_backend!(self, pool, d => {
             let done = sqlx::query(d.sql(
-                "UPDATE idempotency SET state = 'done', status = $3, content_type = $4, body = $5 \
+                "UPDATE idempotency SET state = 'done', status = $3, content_type = $4, body = $5, \
+                 request_id = $6 \
                  WHERE org_id = $1 AND idem_key = $2 AND state = 'in_progress'",
             ))
             .bind(org_id)
@@ -138,6 +144,7 @@ impl Store {
             .bind(i64::from(response.status))
             .bind(&response.content_type)
             .bind(&response.body[..])
+            .bind(&response.request_id)
             .execute(pool)
             .await?;
             if done.rows_affected() == 0 {

@@ -268,6 +268,7 @@ async fn idempotency_states_and_expiry() {
             status: 200,
             content_type: "application/json".into(),
             body: br#"{"verdict":"match"}"#.to_vec(),
+            request_id: "req-first".into(),
         };
 
         assert_eq!(store.idempotency_begin(id, "k1", "fp-a").await.unwrap(), IdempotencyBegin::Started);

@@ -8,26 +8,32 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use idverify_store::{IdempotencyBegin, StoredResponse};
-use sha2::{Digest, Sha256};
 
+use super::REQUEST_ID_HEADER;
 use super::store_error;
 use crate::error::ApiError;
+use crate::http::input::Fields;
 use crate::http::{AppState, Endpoint};
+use crate::verify::ImageSlot;
 
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+/// Set to `true` on an answer replayed from an earlier request with the same key.
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 
 /// What to do with a request after presenting its idempotency key.
 pub(super) enum Claim {
     /// It has no key: serve it.
     NoKey,
-    /// Its key is now claimed (and its body buffered, to hash it): serve it.
+    /// Its key is now claimed (and its body read into fields, to fingerprint it): serve it.
     Claimed(String),
     /// Answer with the response stored under its key.
     Replay(StoredResponse),
 }
 
-/// Validates the key (400), fingerprints the request and claims the key; a key in use or reused
-/// with another request is refused (409).
+/// Validates the key (400), reads the body into fields and fingerprints their meaning (400 for a
+/// body that cannot be read), and claims the key. A key whose first request is still running is
+/// refused with 409 and `Retry-After`; a key reused with other content with 422. The fields are
+/// left in the request's extensions for the handler.
 pub(super) async fn claim(
     state: &AppState,
     org_id: &str,
@@ -35,20 +41,29 @@ pub(super) async fn claim(
     req: &mut Request,
 ) -> Result<Claim, ApiError> {
     let Some(key) = idempotency_key(req.headers())? else { return Ok(Claim::NoKey) };
-    let body = std::mem::take(req.body_mut());
-    let bytes = axum::body::to_bytes(body, state.config.max_body_bytes as usize)
-        .await
-        .map_err(|_| ApiError::invalid("body_too_large", "request body exceeds the size limit"))?;
-    let fingerprint = fingerprint(endpoint, req.headers(), &bytes);
+    let (parts, body) = std::mem::take(req).into_parts();
+    let mut probe = Request::new(body);
+    *probe.method_mut() = parts.method.clone();
+    *probe.uri_mut() = parts.uri.clone();
+    *probe.headers_mut() = parts.headers.clone();
+    *probe.extensions_mut() = parts.extensions.clone();
+    let fields = Fields::read(probe, state.max_image_bytes()).await?;
+    let image_fields = ImageSlot::ALL.map(ImageSlot::field_name);
+    let fingerprint = fields.fingerprint(endpoint.path(), &image_fields, state.max_image_bytes())?;
+    *req = Request::from_parts(parts, Body::empty());
+    req.extensions_mut().insert(fields);
     match state.store.idempotency_begin(org_id, &key, &fingerprint).await.map_err(store_error)? {
-        IdempotencyBegin::Started => {
-            *req.body_mut() = Body::from(bytes);
-            Ok(Claim::Claimed(key))
-        }
+        IdempotencyBegin::Started => Ok(Claim::Claimed(key)),
         IdempotencyBegin::Replay(stored) => Ok(Claim::Replay(stored)),
-        IdempotencyBegin::InProgress | IdempotencyBegin::Mismatch => Err(ApiError::IdempotencyConflict),
+        IdempotencyBegin::InProgress => {
+            Err(ApiError::IdempotencyInProgress { retry_after: IN_PROGRESS_RETRY_SECS })
+        }
+        IdempotencyBegin::Mismatch => Err(ApiError::IdempotencyKeyReused),
     }
 }
+
+/// What a client told "still running" waits before retrying: about one verify.
+const IN_PROGRESS_RETRY_SECS: u64 = 1;
 
 /// An `Idempotency-Key` is 1 to 255 visible ASCII characters.
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
@@ -66,17 +81,6 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     }
 }
 
-/// Covers route, content type and body, so that a key reused with another request is refused.
-fn fingerprint(endpoint: Endpoint, headers: &HeaderMap, body: &[u8]) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(endpoint.path().as_bytes());
-    hasher.update([0]);
-    hasher.update(headers.get(CONTENT_TYPE).map(|v| v.as_bytes()).unwrap_or(b""));
-    hasher.update([0]);
-    hasher.update(body);
-    format!("{:x}", hasher.finalize())
-}
-
 /// The stored answer, marked as a replay.
 pub(super) fn replay(stored: StoredResponse) -> Response {
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
@@ -84,9 +88,12 @@ pub(super) fn replay(stored: StoredResponse) -> Response {
     if let Ok(ct) = HeaderValue::from_str(&stored.content_type) {
         response.headers_mut().insert(CONTENT_TYPE, ct);
     }
-    response
-        .headers_mut()
-        .insert(HeaderName::from_static("idempotent-replayed"), HeaderValue::from_static("true"));
+    let headers = response.headers_mut();
+    headers.insert(HeaderName::from_static(REPLAYED_HEADER), HeaderValue::from_static("true"));
+    // The replay carries the first answer's request id (observe keeps a request id already set).
+    if let Ok(id) = HeaderValue::from_str(&stored.request_id) {
+        headers.insert(REQUEST_ID_HEADER, id);
+    }
     response
 }
 
@@ -109,26 +116,11 @@ pub(super) async fn store(
             .unwrap_or("application/json")
             .to_string(),
         body: bytes.to_vec(),
+        request_id: crate::telemetry::current_request_id(),
     };
     if let Err(e) = state.store.idempotency_complete(org_id, key, &stored).await {
         let request_id = crate::telemetry::current_request_id();
         tracing::error!(request_id = %request_id, error = %e, "could not store idempotent response");
     }
     Ok(Response::from_parts(parts, Body::from(bytes)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fingerprint_is_lowercase_hex_sha256_of_route_content_type_and_body() {
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        // Stored fingerprints must keep matching across releases.
-        assert_eq!(
-            fingerprint(Endpoint::FaceDetect, &headers, br#"{"image":"aGk="}"#),
-            "f384ac2b951b7c2f6bca3738952a771206bc707a7124d0b81ef5c7ca300dfb2a"
-        );
-    }
 }

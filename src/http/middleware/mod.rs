@@ -6,17 +6,22 @@
 //!    to refuse decides what the client sees:
 //!    1. [`auth`]: API key (401), then rate limit (429);
 //!    2. a declared body over the size limit (400);
-//!    3. [`idempotency`]: key syntax (400), then replay of a stored answer, or conflict (409),
-//!       or the key claimed;
+//!    3. [`idempotency`]: key syntax (400), the body read and fingerprinted by its meaning (400
+//!       if it cannot be read), then replay of a stored answer, a key still in use (409) or
+//!       reused with other content (422), or the key claimed;
 //!    4. [`billing`]: token charge (402), before anything runs;
 //!    5. the handler;
 //!    6. [`billing`] undoes a failed answer (refund, idempotency claim released), or
 //!       [`idempotency`] stores a successful one for replay. A request that ends without an
 //!       answer (deadline, client gone, shutdown) is undone by the billing guard's `drop`.
+//!
+//! A refusal in steps 4.1 to 4.4 reads and drops the rest of the body before answering
+//! ([`drain`]), so that the client sees the answer rather than a broken upload.
 
 mod auth;
 mod billing;
 mod deadline;
+mod drain;
 mod idempotency;
 mod observe;
 
@@ -25,12 +30,13 @@ use axum::http::HeaderMap;
 use axum::http::header::CONTENT_LENGTH;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use idverify_store::StoreError;
+use idverify_store::{RateDecision, StoreError};
 
 pub use self::auth::{API_KEY_HEADER, Tenant};
 pub use self::deadline::deadline;
-pub use self::idempotency::IDEMPOTENCY_HEADER;
+pub use self::idempotency::{IDEMPOTENCY_HEADER, REPLAYED_HEADER};
 pub use self::observe::{REQUEST_ID_HEADER, observe};
+
 use super::{AppState, Endpoint};
 use crate::error::ApiError;
 
@@ -48,39 +54,67 @@ pub struct Gate {
     pub price: i64,
 }
 
-pub async fn tenant_gate(State(gate): State<Gate>, req: Request, next: Next) -> Response {
-    match self::gate(gate, req, next).await {
-        Ok(response) => response,
-        Err(error) => error.into_response(),
+pub async fn tenant_gate(State(gate): State<Gate>, mut req: Request, next: Next) -> Response {
+    match admit(&gate, &mut req).await {
+        Ok(Admission::Run(admitted)) => match run(&gate, admitted, req, next).await {
+            Ok(response) => response,
+            Err(error) => error.into_response(),
+        },
+        Ok(Admission::Replay(response)) => response,
+        Err(refusal) => drain::then_answer(&gate.state, req, refusal).await,
     }
 }
 
-/// The steps of the module doc, in order.
-async fn gate(gate: Gate, mut req: Request, next: Next) -> Result<Response, ApiError> {
-    let Gate { state, endpoint, price } = gate;
+/// A request admitted and charged: its tenant, its rate-limit decision, its claimed idempotency
+/// key and the guard that undoes the charge and the claim unless the answer is a success.
+struct Admitted {
+    tenant: Tenant,
+    decision: RateDecision,
+    idem_key: Option<String>,
+    unwind: billing::Unwind,
+}
 
-    let tenant = auth::authenticate(&state, req.headers()).await?;
-    let decision = auth::check_rate_limit(&state, &tenant.org_id).await?;
+enum Admission {
+    Run(Admitted),
+    Replay(Response),
+}
+
+/// Steps 1 to 4 of the module doc: everything that may refuse a request, up to its charge.
+async fn admit(gate: &Gate, req: &mut Request) -> Result<Admission, Response> {
+    let state = &gate.state;
+    let tenant = auth::authenticate(state, req.headers()).await.map_err(IntoResponse::into_response)?;
+    let decision =
+        auth::check_rate_limit(state, &tenant.org_id).await.map_err(IntoResponse::into_response)?;
     if !decision.allowed {
-        return Ok(auth::rate_limited(&decision));
+        return Err(auth::rate_limited(&decision));
     }
-
-    refuse_declared_oversize(&state, req.headers())?;
-
-    let idem_key = match idempotency::claim(&state, &tenant.org_id, endpoint, &mut req).await? {
-        idempotency::Claim::NoKey => None,
-        idempotency::Claim::Claimed(key) => Some(key),
-        idempotency::Claim::Replay(stored) => {
+    let with_rate_headers = |error: ApiError| {
+        let mut response = error.into_response();
+        auth::rate_headers(response.headers_mut(), &decision);
+        response
+    };
+    refuse_declared_oversize(state, req.headers()).map_err(with_rate_headers)?;
+    let idem_key = match idempotency::claim(state, &tenant.org_id, gate.endpoint, req).await {
+        Ok(idempotency::Claim::NoKey) => None,
+        Ok(idempotency::Claim::Claimed(key)) => Some(key),
+        Ok(idempotency::Claim::Replay(stored)) => {
             let mut response = idempotency::replay(stored);
             auth::rate_headers(response.headers_mut(), &decision);
-            return Ok(response);
+            return Ok(Admission::Replay(response));
         }
+        Err(error) => return Err(with_rate_headers(error)),
     };
-
     // From here on, every way out but a success undoes the charge and the idempotency claim.
-    let unwound = deadline::take_unwound_signal(&req);
-    let mut unwind =
-        billing::charge(&state, &tenant.org_id, endpoint, price, idem_key.clone(), unwound).await?;
+    let unwound = deadline::take_unwound_signal(req);
+    let unwind = billing::charge(state, &tenant.org_id, gate.endpoint, gate.price, idem_key.clone(), unwound)
+        .await
+        .map_err(with_rate_headers)?;
+    Ok(Admission::Run(Admitted { tenant, decision, idem_key, unwind }))
+}
+
+/// Steps 5 and 6 of the module doc: run the handler, then undo or keep.
+async fn run(gate: &Gate, admitted: Admitted, mut req: Request, next: Next) -> Result<Response, ApiError> {
+    let Admitted { tenant, decision, idem_key, mut unwind } = admitted;
     let org_id = tenant.org_id.clone();
     req.extensions_mut().insert(tenant);
     let mut response = next.run(req).await;
@@ -92,7 +126,7 @@ async fn gate(gate: Gate, mut req: Request, next: Next) -> Result<Response, ApiE
         return Ok(response);
     }
     if let Some(key) = &idem_key {
-        response = idempotency::store(&state, &org_id, key, response).await?;
+        response = idempotency::store(&gate.state, &org_id, key, response).await?;
     }
     unwind.disarm();
     Ok(response)

@@ -31,7 +31,10 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         latency_ms = (elapsed.as_secs_f64() * 1000.0 * 10.0).round() / 10.0,
         "request"
     );
-    if let Ok(v) = HeaderValue::from_str(&id) {
+    // An idempotent replay already carries the id of the request that produced it.
+    if !response.headers().contains_key(REQUEST_ID_HEADER)
+        && let Ok(v) = HeaderValue::from_str(&id)
+    {
         response.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
     response

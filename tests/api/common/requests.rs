@@ -95,7 +95,12 @@ impl Post<'_> {
     }
 
     pub async fn multipart(self, parts: &[Part<'_>]) -> Reply {
-        let (content_type, body) = multipart(parts);
+        self.multipart_with_boundary("----idverify-test-boundary-7MA4YWxkTrZu0gW", parts).await
+    }
+
+    /// A multipart body with this boundary (clients pick a new one for every request).
+    pub async fn multipart_with_boundary(self, boundary: &str, parts: &[Part<'_>]) -> Reply {
+        let (content_type, body) = multipart(boundary, parts);
         self.body(&content_type, body).await
     }
 
@@ -118,8 +123,7 @@ pub fn b64(bytes: &[u8]) -> String {
 }
 
 /// Builds a multipart/form-data body: `(name, Some(filename), bytes)` for files, `None` for text.
-fn multipart(parts: &[Part<'_>]) -> (String, Vec<u8>) {
-    let boundary = "----idverify-test-boundary-7MA4YWxkTrZu0gW";
+fn multipart(boundary: &str, parts: &[Part<'_>]) -> (String, Vec<u8>) {
     let mut body = Vec::new();
     for (name, filename, bytes) in parts {
         body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
