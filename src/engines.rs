@@ -8,7 +8,9 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use image::RgbImage;
 
-pub use idverify_document::{BlockCode, BlockError, DocumentScan, DocumentType, RequestedType};
+pub use idverify_document::{
+    BlockCode, BlockError, DocumentField, DocumentScan, DocumentType, FieldConfidence, RequestedType,
+};
 pub use idverify_face::{Embedding, Face, FaceQuality, MatchScore, ModelInfo};
 
 /// An engine failed internally (model error, not bad input): the request is answered with 500.

@@ -347,7 +347,7 @@ pub fn judge(document: &DocumentScan, detection: &DetectionOutcome, matching: &M
     verdict::decide(
         DocumentSummary {
             read: document.error.is_none(),
-            checks_passed: document.checks_passed,
+            checks_passed: document.checks_passed(),
             confidence: document.confidence,
         },
         DetectionSummary {
@@ -378,7 +378,6 @@ pub fn apply_min_age(scan: &mut DocumentScan, min_age: u32, today: NaiveDate) {
     };
     scan.checks.push(idverify_document::Check { name: "minimum_age", passed });
     if !passed {
-        scan.checks_passed = false;
         scan.reasons.push("below_minimum_age");
     }
 }
@@ -406,10 +405,11 @@ mod tests {
             document_type: Some(idverify_document::DocumentType::Passport),
             source: Some("mrz_td3"),
             fields: idverify_document::DocumentFields { date_of_birth: birth, ..Default::default() },
+            field_confidence: vec![],
+            mrz_lines: vec![],
             confidence: 90.004,
             checks: vec![idverify_document::Check { name: "not_expired", passed: true }],
             reasons: vec![],
-            checks_passed: true,
             error,
         }
     }
@@ -454,22 +454,22 @@ mod tests {
         let mut unset = scan(Some(d(2010, 1, 1)), None);
         apply_min_age(&mut unset, 0, today);
         assert!(unset.checks.iter().all(|c| c.name != "minimum_age"));
-        assert!(unset.checks_passed);
+        assert!(unset.checks_passed());
 
         let mut young = scan(Some(d(2010, 1, 1)), None);
         apply_min_age(&mut young, 18, today);
         assert!(young.checks.iter().any(|c| c.name == "minimum_age" && !c.passed));
-        assert!(!young.checks_passed);
+        assert!(!young.checks_passed());
         assert_eq!(young.reasons, ["below_minimum_age"]);
 
         let mut adult = scan(Some(d(2008, 6, 15)), None);
         apply_min_age(&mut adult, 18, today);
         assert!(adult.checks.iter().any(|c| c.name == "minimum_age" && c.passed));
-        assert!(adult.checks_passed);
+        assert!(adult.checks_passed());
 
         let mut unknown = scan(None, None);
         apply_min_age(&mut unknown, 18, today);
-        assert!(!unknown.checks_passed);
+        assert!(!unknown.checks_passed());
     }
 
     #[test]

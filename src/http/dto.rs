@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::engines::{BlockCode, BlockError, DocumentScan, Face, FaceQuality, ModelInfo};
+use crate::engines::{
+    BlockCode, BlockError, DocumentField, DocumentScan, Face, FaceQuality, FieldConfidence, ModelInfo,
+};
 use crate::verdict::round2;
 use crate::verify::{DetectionOutcome, ImageSlot, MatchOutcome, VerifyOutcome};
 
@@ -66,6 +68,8 @@ pub struct DocumentBlock {
     pub document_type: Option<String>,
     pub full_name: Option<String>,
     pub first_name: Option<String>,
+    /// AAMVA barcodes only (an MRZ does not separate middle names from given names).
+    pub middle_name: Option<String>,
     pub last_name: Option<String>,
     /// YYYY-MM-DD
     pub date_of_birth: Option<String>,
@@ -76,14 +80,18 @@ pub struct DocumentBlock {
     pub document_number: Option<String>,
     /// YYYY-MM-DD
     pub expiration_date: Option<String>,
+    /// YYYY-MM-DD; AAMVA barcodes only (an MRZ has no issue date).
+    pub issue_date: Option<String>,
     /// ICAO 9303 alpha-3 code (MRZ) or jurisdiction (AAMVA).
     pub issuing_country: Option<String>,
     pub address: Option<String>,
-    /// 0 to 100.
+    /// 0 to 100: the document as a whole (see the README).
     pub confidence: f32,
+    /// 0 to 100 for each field that was read, keyed by the field's name above.
+    pub field_confidence: FieldConfidenceDto,
     /// Where the fields were read: `mrz_td1`, `mrz_td2`, `mrz_td3`, `mrz_mrva`, `mrz_mrvb`, `pdf417_aamva`.
     pub source: Option<String>,
-    /// True when every check passed (check digits, not expired, minimum age if configured).
+    /// Exactly: every entry of `checks` passed (and there is at least one).
     pub checks_passed: bool,
     pub checks: Vec<CheckDto>,
     /// Reason codes that lowered confidence or failed checks, e.g. `name_uncertain`, `expired`.
@@ -99,17 +107,20 @@ impl DocumentBlock {
             document_type: scan.document_type.map(|t| enum_name(&t)),
             full_name: f.full_name.clone(),
             first_name: f.first_name.clone(),
+            middle_name: f.middle_name.clone(),
             last_name: f.last_name.clone(),
             date_of_birth: date(f.date_of_birth),
             gender: f.gender.clone(),
             nationality: f.nationality.clone(),
             document_number: f.document_number.clone(),
             expiration_date: date(f.expiration_date),
+            issue_date: date(f.issue_date),
             issuing_country: f.issuing_country.clone(),
             address: f.address.clone(),
             confidence: if scan.error.is_some() { 0.0 } else { round2(scan.confidence) },
+            field_confidence: FieldConfidenceDto::from(&scan.field_confidence),
             source: scan.source.map(str::to_string),
-            checks_passed: scan.error.is_none() && scan.checks_passed,
+            checks_passed: scan.checks_passed(),
             checks: scan
                 .checks
                 .iter()
@@ -118,6 +129,60 @@ impl DocumentBlock {
             reasons: scan.reasons.iter().map(|r| r.to_string()).collect(),
             error: scan.error.as_ref().map(BlockErrorDto::from),
         }
+    }
+}
+
+/// Per-field confidence, 0 to 100; a field that was not read is absent.
+#[derive(Debug, Default, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldConfidenceDto {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_name: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub middle_name: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date_of_birth: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gender: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nationality: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document_number: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration_date: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issue_date: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuing_country: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<f32>,
+}
+
+impl From<&FieldConfidence> for FieldConfidenceDto {
+    fn from(confidences: &FieldConfidence) -> Self {
+        let mut dto = FieldConfidenceDto::default();
+        for &(field, confidence) in confidences {
+            let slot = match field {
+                DocumentField::FullName => &mut dto.full_name,
+                DocumentField::FirstName => &mut dto.first_name,
+                DocumentField::MiddleName => &mut dto.middle_name,
+                DocumentField::LastName => &mut dto.last_name,
+                DocumentField::DateOfBirth => &mut dto.date_of_birth,
+                DocumentField::Gender => &mut dto.gender,
+                DocumentField::Nationality => &mut dto.nationality,
+                DocumentField::DocumentNumber => &mut dto.document_number,
+                DocumentField::ExpirationDate => &mut dto.expiration_date,
+                DocumentField::IssueDate => &mut dto.issue_date,
+                DocumentField::IssuingCountry => &mut dto.issuing_country,
+                DocumentField::Address => &mut dto.address,
+            };
+            *slot = Some(round2(confidence));
+        }
+        dto
     }
 }
 
@@ -324,6 +389,18 @@ impl VerifyResponse {
 pub struct ScanResponse {
     pub request_id: String,
     pub document: DocumentBlock,
+    /// The MRZ lines as read, corrected to the layout (scan only; empty for a barcode).
+    pub mrz_lines: Vec<String>,
+}
+
+impl ScanResponse {
+    pub fn build(request_id: String, scan: &DocumentScan) -> Self {
+        ScanResponse {
+            request_id,
+            document: DocumentBlock::from_scan(scan),
+            mrz_lines: scan.mrz_lines.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -430,4 +507,97 @@ pub struct CompareRequest {
 pub struct UploadRequest {
     /// `image/jpeg`, `image/png` or `image/webp`.
     pub content_type: String,
+}
+
+/// `GET /v1/info`: what this server is and what it accepts, so a client can check what it talks to.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InfoResponse {
+    pub request_id: String,
+    /// The server's version (semver).
+    pub version: String,
+    pub models: InfoModels,
+    pub face_match: InfoFaceMatch,
+    pub limits: InfoLimits,
+    /// Tokens each endpoint costs.
+    pub prices: InfoPrices,
+    /// The `minimum_age` check's age; 0 when no age is required.
+    pub min_age: u32,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InfoModels {
+    pub face_detector: String,
+    pub face_recognizer: String,
+    /// The face calibration's id (`crates/face/calibration.json`).
+    pub face_calibration: String,
+    pub text_detector: String,
+    pub text_recognizer: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InfoFaceMatch {
+    /// The false-match rate the threshold is set for.
+    pub target_fmr: f64,
+    /// `faceMatch.confidence` at or above this is a match, 0 to 100.
+    pub threshold_confidence: f32,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InfoLimits {
+    /// Largest image accepted, in bytes (decoded bytes for base64).
+    pub max_image_bytes: u64,
+    /// Largest image accepted, in pixels (width × height).
+    pub max_image_pixels: u64,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: u64,
+    /// A request is answered or cut off within this many seconds.
+    pub request_timeout_secs: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InfoPrices {
+    pub verify: i64,
+    pub document_scan: i64,
+    pub face_detect: i64,
+    pub face_compare: i64,
+    pub uploads: i64,
+}
+
+impl InfoResponse {
+    pub fn build(request_id: String, config: &crate::config::Config, face: &ModelInfo) -> Self {
+        InfoResponse {
+            request_id,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            models: InfoModels {
+                face_detector: face.detector.clone(),
+                face_recognizer: face.recognizer.clone(),
+                face_calibration: face.calibration.clone(),
+                text_detector: idverify_document::DET_MODEL.to_string(),
+                text_recognizer: idverify_document::REC_MODEL.to_string(),
+            },
+            face_match: InfoFaceMatch {
+                target_fmr: face.target_fmr,
+                threshold_confidence: round2(face.threshold_confidence),
+            },
+            limits: InfoLimits {
+                max_image_bytes: config.max_image_bytes,
+                max_image_pixels: config.max_image_pixels,
+                max_body_bytes: config.max_body_bytes,
+                request_timeout_secs: config.request_timeout_secs,
+            },
+            prices: InfoPrices {
+                verify: config.price_verify,
+                document_scan: config.price_document_scan,
+                face_detect: config.price_face_detect,
+                face_compare: config.price_face_compare,
+                uploads: config.price_uploads,
+            },
+            min_age: config.min_age,
+        }
+    }
 }

@@ -11,6 +11,7 @@ pub enum Endpoint {
     FaceDetect,
     FaceCompare,
     Uploads,
+    Info,
     Healthz,
     Readyz,
     Metrics,
@@ -21,12 +22,13 @@ pub enum Endpoint {
 pub const UNMATCHED_LABEL: &str = "unmatched";
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 9] = [
+    pub const ALL: [Endpoint; 10] = [
         Endpoint::Verify,
         Endpoint::DocumentScan,
         Endpoint::FaceDetect,
         Endpoint::FaceCompare,
         Endpoint::Uploads,
+        Endpoint::Info,
         Endpoint::Healthz,
         Endpoint::Readyz,
         Endpoint::Metrics,
@@ -40,6 +42,7 @@ impl Endpoint {
             Endpoint::FaceDetect => "/v1/face/detect",
             Endpoint::FaceCompare => "/v1/face/compare",
             Endpoint::Uploads => "/v1/uploads",
+            Endpoint::Info => "/v1/info",
             Endpoint::Healthz => "/healthz",
             Endpoint::Readyz => "/readyz",
             Endpoint::Metrics => "/metrics",
@@ -71,6 +74,8 @@ impl Endpoint {
             Endpoint::FaceDetect => Some(config.price_face_detect),
             Endpoint::FaceCompare => Some(config.price_face_compare),
             Endpoint::Uploads => Some(config.price_uploads),
+            // Authenticated and rate-limited like the others, but free.
+            Endpoint::Info => Some(0),
             Endpoint::Healthz | Endpoint::Readyz | Endpoint::Metrics | Endpoint::OpenApi => None,
         }
     }

@@ -79,7 +79,7 @@ pub async fn scan(
     let requested = parse_document_type(fields.optional_text("documentType")?)?;
     let image = fields.image(document, state.max_image_bytes())?;
     let scan = state.service.scan(&tenant.org_id, image, requested).await?;
-    Ok(Json(ScanResponse { request_id: current_request_id(), document: DocumentBlock::from_scan(&scan) }))
+    Ok(Json(ScanResponse::build(current_request_id(), &scan)))
 }
 
 /// Detect faces: boxes, landmarks, scores, and quality of the largest face.
@@ -173,6 +173,16 @@ pub async fn create_upload(
         uri: upload.uri,
         expires_at,
     }))
+}
+
+/// What this server is: version, models, face operating point, limits and prices. Free of charge.
+#[utoipa::path(get, path = "/v1/info", tag = "info",
+    responses((status = 200, body = InfoResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody),
+        (status = 500, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn info(State(state): State<AppState>, _tenant: Tenant) -> Json<InfoResponse> {
+    Json(InfoResponse::build(current_request_id(), &state.config, &state.service.model_info()))
 }
 
 /// Liveness: the process is up.

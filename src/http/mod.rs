@@ -56,6 +56,7 @@ fn handler(endpoint: Endpoint) -> MethodRouter<AppState> {
         Endpoint::FaceDetect => post(handlers::detect),
         Endpoint::FaceCompare => post(handlers::compare),
         Endpoint::Uploads => post(handlers::create_upload),
+        Endpoint::Info => get(handlers::info),
         Endpoint::Healthz => get(handlers::healthz),
         Endpoint::Readyz => get(handlers::readyz),
         Endpoint::Metrics => get(handlers::metrics),

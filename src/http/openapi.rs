@@ -13,12 +13,13 @@ use crate::error::{ErrorBody, ErrorDetail};
     info(title = "idverify", description = "Self-hostable identity verification: document reading, face detection, face comparison."),
     paths(
         handlers::verify, handlers::scan, handlers::detect, handlers::compare, handlers::create_upload,
-        handlers::healthz, handlers::readyz, handlers::metrics, handlers::openapi
+        handlers::info, handlers::healthz, handlers::readyz, handlers::metrics, handlers::openapi
     ),
     components(schemas(
         VerifyResponse, ScanResponse, DetectResponse, CompareResponse, UploadResponse, HealthResponse, ReadyResponse,
         DocumentBlock, FaceDetectionBlock, FaceMatchBlock, FaceDto, BoundingBoxDto, QualityDto, CheckDto,
-        BlockErrorDto, MatchModelDto, VerifyRequest, ScanRequest, DetectRequest, CompareRequest, UploadRequest,
+        BlockErrorDto, MatchModelDto, FieldConfidenceDto, InfoResponse, InfoModels, InfoFaceMatch, InfoLimits,
+        InfoPrices, VerifyRequest, ScanRequest, DetectRequest, CompareRequest, UploadRequest,
         ErrorBody, ErrorDetail
     )),
     modifiers(&ApiKeyScheme)

@@ -103,6 +103,70 @@ async fn document_type_mismatch_is_reported_not_overridden() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
     assert_eq!(r.json["document"]["error"]["code"], "document_type_mismatch");
     assert_eq!(r.json["document"]["documentType"], "passport");
+    // The mismatch is a failed check of its own, so checksPassed agrees with the list.
+    assert_eq!(r.json["document"]["checksPassed"], false);
+    assert!(
+        r.json["document"]["checks"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"name": "document_type_matches", "passed": false}))
+    );
+}
+
+#[tokio::test]
+async fn info_tells_what_the_server_is_free_of_charge() {
+    let app = TestApp::with(Options {
+        env: vec![("IDVERIFY_MAX_IMAGE_BYTES", "1234567".into()), ("IDVERIFY_PRICE_VERIFY", "5".into())],
+        ..Default::default()
+    })
+    .await;
+    let r = app.get("/v1/info").await;
+    assert_error(&r, StatusCode::UNAUTHORIZED, "unauthorized");
+    let r = app
+        .send(
+            axum::http::Request::get("/v1/info")
+                .header("x-api-key", &app.api_key)
+                .header("idempotency-key", "ignored-on-get")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(r.json["limits"]["maxImageBytes"], 1234567);
+    assert_eq!(r.json["prices"]["verify"], 5);
+    assert_eq!(r.json["faceMatch"]["targetFmr"], 0.001);
+    assert!(r.json["models"]["textRecognizer"].as_str().unwrap().ends_with(".onnx"));
+    assert_eq!(app.balance().await, 1000, "free");
+}
+
+#[tokio::test]
+async fn checks_passed_is_exactly_every_check_passed() {
+    let app = TestApp::spawn().await;
+    for document_type in ["auto", "passport", "national_id"] {
+        let body = json!({"documentImage": b64(&document_png(1)), "documentType": document_type});
+        let r = app.post_json("/v1/document/scan", body).await;
+        let checks = r.json["document"]["checks"].as_array().unwrap().clone();
+        let all_passed = !checks.is_empty() && checks.iter().all(|c| c["passed"] == true);
+        assert_eq!(r.json["document"]["checksPassed"], all_passed, "{document_type}: {}", r.json);
+    }
+}
+
+#[tokio::test]
+async fn scan_reports_field_confidence_and_the_mrz_lines_verify_only_field_confidence() {
+    let app = TestApp::spawn().await;
+    let r = app.post_json("/v1/document/scan", json!({"documentImage": b64(&document_png(1))})).await;
+    assert_eq!(r.json["document"]["fieldConfidence"], json!({"documentNumber": 97.5, "lastName": 91.0}));
+    assert_eq!(r.json["mrzLines"], json!(FAKE_MRZ));
+    let r = app
+        .post_json(
+            "/v1/identity/verify",
+            json!({"documentImage": b64(&document_png(1)), "faceImage": b64(&selfie_png(1))}),
+        )
+        .await;
+    assert_eq!(r.json["document"]["fieldConfidence"]["documentNumber"], 97.5);
+    assert!(r.json.get("mrzLines").is_none(), "the raw MRZ lines are on /v1/document/scan only");
+    assert!(r.json["document"].get("mrzLines").is_none());
 }
 
 #[tokio::test]
@@ -171,6 +235,11 @@ async fn bad_input_is_400_and_changes_nothing() {
             "unknown_field",
         ),
         (json!({"documentImage": 5, "faceImage": b64(&selfie_png(1))}), "invalid_field"),
+        // Unknown is unknown, whatever the value.
+        (
+            json!({"documentImage": b64(&document_png(1)), "faceImage": b64(&selfie_png(1)), "extra": {"a": 1}}),
+            "unknown_field",
+        ),
     ];
     for (body, code) in cases {
         let r = app.post_json("/v1/identity/verify", body).await;
@@ -207,6 +276,8 @@ async fn oversized_images_are_refused() {
     padded.resize(5000, 0);
     let r = app.post_json("/v1/face/detect", json!({"image": b64(&padded)})).await;
     assert_error(&r, StatusCode::BAD_REQUEST, "image_too_large");
+    let message = r.json["error"]["message"].as_str().unwrap();
+    assert!(message.contains("1000 bytes"), "the configured limit is stated: {message}");
     let r = app.post_multipart("/v1/face/detect", &[("image", Some("big.png"), &padded)]).await;
     assert_error(&r, StatusCode::BAD_REQUEST, "image_too_large");
 }

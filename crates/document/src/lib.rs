@@ -25,7 +25,7 @@
 //! 7. The name has no check digit: a name with a weakly read character, or on a line that had to be
 //!    padded or trimmed to fit, is read again, first from a crop of the line's start through the
 //!    name (cheaper), then from two other crops of the whole line; unless an exact-length second
-//!    read spells the same name, the scan carries `name_uncertain` (and `checks_passed` is false).
+//!    read spells the same name, the scan carries `name_uncertain` and its `name_certain` check fails.
 //!
 //! # Confidence
 //!
@@ -40,9 +40,10 @@
 //! * AAMVA: the barcode has its own error correction, so `100 × f`, where `f` is the fraction of
 //!   the four key fields (name, document number, birth date, expiry date) that parsed.
 //!
-//! `checks_passed` is true when every check digit is valid, the document is not expired, the name is
-//! not uncertain and the document type matches the request. The engine has no age rule: the service
-//! adds a `minimum_age` check when the operator configures one.
+//! [`DocumentScan::checks_passed`] is exactly "every check in `checks` passed": the check digits,
+//! `not_expired`, `name_certain` (MRZ) and, when a type was requested, `document_type_matches`.
+//! The engine has no age rule: the service adds a `minimum_age` check when the operator configures
+//! one.
 
 use std::path::PathBuf;
 
@@ -52,10 +53,12 @@ pub mod aamva;
 pub mod barcode;
 mod block;
 pub mod eval;
+pub mod field_confidence;
 pub mod mrz;
 mod ocr;
 
 pub use block::{BlockCode, BlockError};
+pub use field_confidence::{DocumentField, FieldConfidence};
 pub use idverify_onnx::OnnxError;
 pub use ocr::{DET_MODEL, REC_MODEL};
 
@@ -96,12 +99,16 @@ pub enum DocumentType {
 pub struct DocumentFields {
     pub full_name: Option<String>,
     pub first_name: Option<String>,
+    /// AAMVA only (an MRZ does not separate middle names from given names).
+    pub middle_name: Option<String>,
     pub last_name: Option<String>,
     pub date_of_birth: Option<NaiveDate>,
     pub gender: Option<String>,
     pub nationality: Option<String>,
     pub document_number: Option<String>,
     pub expiration_date: Option<NaiveDate>,
+    /// AAMVA only (an MRZ has no issue date).
+    pub issue_date: Option<NaiveDate>,
     pub issuing_country: Option<String>,
     pub address: Option<String>,
 }
@@ -110,8 +117,8 @@ pub struct DocumentFields {
 #[serde(rename_all = "camelCase")]
 pub struct Check {
     /// "document_number_check_digit", "birth_date_check_digit", "expiry_check_digit",
-    /// "optional_data_check_digit", "composite_check_digit", "not_expired" (and "minimum_age",
-    /// added by the service)
+    /// "optional_data_check_digit", "composite_check_digit", "not_expired", "name_certain",
+    /// "document_type_matches" (and "minimum_age", added by the service)
     pub name: &'static str,
     pub passed: bool,
 }
@@ -123,28 +130,36 @@ pub struct DocumentScan {
     /// "mrz_td1", "mrz_td2", "mrz_td3", "mrz_mrva", "mrz_mrvb", "pdf417_aamva"
     pub source: Option<&'static str>,
     pub fields: DocumentFields,
+    /// 0..=100 per field read (see [`field_confidence`]).
+    pub field_confidence: FieldConfidence,
+    /// The MRZ lines as read and corrected to the layout; empty for a barcode.
+    pub mrz_lines: Vec<String>,
     /// 0..=100, see the crate documentation.
     pub confidence: f32,
     pub checks: Vec<Check>,
     /// e.g. "name_uncertain", "check_digit_failed", "expired", "low_recognition_confidence"
     pub reasons: Vec<&'static str>,
-    /// All check digits valid and not expired.
-    pub checks_passed: bool,
     /// Nothing usable was read (`no_document_found`, `mrz_unreadable`, `barcode_unreadable`), or
     /// what was read is not of the requested type (`document_type_mismatch`, fields kept).
     pub error: Option<BlockError>,
 }
 
 impl DocumentScan {
+    /// Every check passed (and there was at least one): what `checksPassed` says on the wire.
+    pub fn checks_passed(&self) -> bool {
+        !self.checks.is_empty() && self.checks.iter().all(|c| c.passed)
+    }
+
     fn failed(code: BlockCode, message: impl Into<String>) -> DocumentScan {
         DocumentScan {
             document_type: None,
             source: None,
             fields: DocumentFields::default(),
+            field_confidence: Vec::new(),
+            mrz_lines: Vec::new(),
             confidence: 0.0,
             checks: Vec::new(),
             reasons: Vec::new(),
-            checks_passed: false,
             error: Some(BlockError::new(code, message)),
         }
     }
@@ -260,6 +275,8 @@ fn mrz_scan(read: &ocr::MrzRead, today: NaiveDate) -> DocumentScan {
     let digits_ok = r.all_check_digits_pass();
     let not_expired = r.expiry_date.is_some_and(|e| e >= today);
     checks.push(Check { name: "not_expired", passed: not_expired });
+    // The name has no check digit: an uncertain reading of it is a failed check of its own.
+    checks.push(Check { name: "name_certain", passed: !read.name_uncertain });
     let mut reasons = Vec::new();
     if !digits_ok {
         reasons.push("check_digit_failed");
@@ -285,19 +302,22 @@ fn mrz_scan(read: &ocr::MrzRead, today: NaiveDate) -> DocumentScan {
         fields: DocumentFields {
             full_name: r.full_name(),
             first_name: empty_to_none(&r.given_names),
+            middle_name: None,
             last_name: empty_to_none(&r.surname),
             date_of_birth: r.birth_date,
             gender: r.sex.clone(),
             nationality: empty_to_none(&r.nationality),
             document_number: empty_to_none(&r.document_number),
             expiration_date: r.expiry_date,
+            issue_date: None,
             issuing_country: empty_to_none(&r.issuing_country),
             address: None,
         },
+        field_confidence: field_confidence::mrz(r, &read.fitted, read.name_uncertain),
+        mrz_lines: r.lines.clone(),
         confidence,
         checks,
         reasons,
-        checks_passed: digits_ok && not_expired && !read.name_uncertain,
         error: None,
     }
 }
@@ -316,25 +336,29 @@ fn aamva_scan(r: &aamva::AamvaRecord, today: NaiveDate) -> DocumentScan {
         r.expiry_date.is_some(),
     ];
     let found = key_fields.iter().filter(|&&b| b).count() as f32;
+    let fields = DocumentFields {
+        full_name: r.full_name(),
+        first_name: r.first_name.clone(),
+        middle_name: r.middle_name.clone(),
+        last_name: r.last_name.clone(),
+        date_of_birth: r.birth_date,
+        gender: r.sex.clone(),
+        nationality: None,
+        document_number: r.document_number.clone(),
+        expiration_date: r.expiry_date,
+        issue_date: r.issue_date,
+        issuing_country: r.country.clone(),
+        address: r.address(),
+    };
     DocumentScan {
         document_type: Some(DocumentType::DriversLicense),
         source: Some("pdf417_aamva"),
-        fields: DocumentFields {
-            full_name: r.full_name(),
-            first_name: r.first_name.clone(),
-            last_name: r.last_name.clone(),
-            date_of_birth: r.birth_date,
-            gender: r.sex.clone(),
-            nationality: None,
-            document_number: r.document_number.clone(),
-            expiration_date: r.expiry_date,
-            issuing_country: r.country.clone(),
-            address: r.address(),
-        },
+        field_confidence: field_confidence::barcode(&fields),
+        fields,
+        mrz_lines: Vec::new(),
         confidence: 100.0 * found / key_fields.len() as f32,
         checks,
         reasons,
-        checks_passed: not_expired,
         error: None,
     }
 }
@@ -348,8 +372,10 @@ fn check_requested(mut scan: DocumentScan, requested: RequestedType) -> Document
         RequestedType::DriversLicense => found == DocumentType::DriversLicense,
         RequestedType::NationalId => found == DocumentType::NationalId,
     };
+    if requested != RequestedType::Auto {
+        scan.checks.push(Check { name: "document_type_matches", passed: ok });
+    }
     if !ok {
-        scan.checks_passed = false;
         scan.error = Some(BlockError::new(
             BlockCode::DocumentTypeMismatch,
             format!("requested {requested:?} but found {found:?}"),
@@ -396,7 +422,7 @@ mod tests {
         assert_eq!(scan.source, Some("mrz_td3"));
         assert_eq!(scan.fields.full_name.as_deref(), Some("ANNA MARIA ERIKSSON"));
         assert_eq!(scan.reasons, vec!["expired"]);
-        assert!(!scan.checks_passed);
+        assert!(!scan.checks_passed());
         assert!((scan.confidence - 99.0).abs() < 1e-3);
         let mismatch = check_requested(scan.clone(), RequestedType::NationalId);
         assert_eq!(mismatch.error.unwrap().code, BlockCode::DocumentTypeMismatch);
@@ -414,7 +440,7 @@ mod tests {
         let scan = mrz_scan(&read, today());
         assert!(scan.reasons.contains(&"name_uncertain"));
         assert!(scan.confidence <= 50.0);
-        assert!(!scan.checks_passed);
+        assert!(!scan.checks_passed());
     }
 
     #[test]

@@ -53,7 +53,7 @@ fn reads_the_icao_passport_specimen() {
     let failed: Vec<&str> = scan.checks.iter().filter(|c| !c.passed).map(|c| c.name).collect();
     assert_eq!(failed, vec!["not_expired"]);
     assert!(scan.reasons.contains(&"expired"));
-    assert!(!scan.checks_passed);
+    assert!(!scan.checks_passed());
     assert!(scan.confidence > 80.0, "confidence {}", scan.confidence);
 
     // Asking for another document type reports a mismatch but keeps the fields.
@@ -149,7 +149,7 @@ fn reads_a_driver_licence_barcode() {
     assert_eq!(scan.fields.expiration_date, NaiveDate::from_ymd_opt(2031, 7, 4));
     assert_eq!(scan.fields.address.as_deref(), Some("1 MAIN ST, RICHMOND, VA 23219-1234"));
     assert_eq!(scan.fields.issuing_country.as_deref(), Some("USA"));
-    assert!(scan.checks_passed);
+    assert!(scan.checks_passed());
     assert_eq!(scan.confidence, 100.0);
 
     // Auto finds it too (after looking for an MRZ); a passport request is a mismatch.

@@ -40,6 +40,10 @@ pub(super) async fn claim(
     endpoint: Endpoint,
     req: &mut Request,
 ) -> Result<Claim, ApiError> {
+    // Only a POST does something that a retry could repeat.
+    if req.method() != axum::http::Method::POST {
+        return Ok(Claim::NoKey);
+    }
     let Some(key) = idempotency_key(req.headers())? else { return Ok(Claim::NoKey) };
     let (parts, body) = std::mem::take(req).into_parts();
     let mut probe = Request::new(body);

@@ -10,11 +10,14 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use idverify::engines::{DocumentScan, DocumentScanner, EngineFailure, FaceAnalyzer, RequestedType};
-use idverify_document::{BlockCode, BlockError, Check, DocumentFields, DocumentType};
+use idverify_document::{BlockCode, BlockError, Check, DocumentField, DocumentFields, DocumentType};
 use idverify_face::{BoundingBox, Embedding, Face, FaceQuality, MatchScore, ModelInfo};
 use image::{ImageFormat, Rgb, RgbImage};
 
 pub const FAKE_THRESHOLD: f32 = 50.0;
+/// The MRZ lines the fake document scanner reports.
+pub const FAKE_MRZ: [&str; 2] =
+    ["P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408122F1204159ZE184226B<<<<<10"];
 
 /// Fake face engine: finds a face where the test image says so; counts its calls.
 #[derive(Default)]
@@ -98,10 +101,11 @@ impl DocumentScanner for FakeDocumentScanner {
                 document_type: None,
                 source: None,
                 fields: DocumentFields::default(),
+                field_confidence: vec![],
+                mrz_lines: vec![],
                 confidence: 0.0,
                 checks: vec![],
                 reasons: vec![],
-                checks_passed: false,
                 error: Some(BlockError::new(BlockCode::NoDocumentFound, "no MRZ or barcode found")),
             });
         }
@@ -119,12 +123,18 @@ impl DocumentScanner for FakeDocumentScanner {
                 document_number: Some(FAKE_DOC_NUMBER.into()),
                 expiration_date: NaiveDate::from_ymd_opt(2032, 4, 15),
                 issuing_country: Some("UTO".into()),
-                address: None,
+                ..Default::default()
             },
+            field_confidence: vec![(DocumentField::DocumentNumber, 97.5), (DocumentField::LastName, 91.0)],
+            mrz_lines: FAKE_MRZ.iter().map(|l| l.to_string()).collect(),
             confidence: 96.0,
-            checks: vec![Check { name: "document_number_check_digit", passed: true }],
+            checks: std::iter::once(Check { name: "document_number_check_digit", passed: true })
+                .chain(
+                    (requested != RequestedType::Auto)
+                        .then_some(Check { name: "document_type_matches", passed: !mismatch }),
+                )
+                .collect(),
             reasons: vec![],
-            checks_passed: true,
             error: mismatch.then(|| {
                 BlockError::new(
                     BlockCode::DocumentTypeMismatch,
