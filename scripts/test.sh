@@ -55,6 +55,9 @@ bash scripts/fuzz.sh 5
 step "curl smoke test against the real binary"
 bash tests/curl/smoke.sh "$TARGET/debug/idverify"
 
+step "SIGKILL: the charges of unanswered requests are refunded by a restarted replica's sweep"
+bash tests/curl/sigkill.sh "$TARGET/debug/idverify"
+
 step "Dockerfile lint"
 if [[ ! -x "$CACHE/venv-lint/bin/hadolint" ]]; then
   python3 -m venv "$CACHE/venv-lint"

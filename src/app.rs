@@ -123,6 +123,7 @@ impl Server {
         let config = self.state.config.clone();
         let background = self.state.background.clone();
         let grace = Duration::from_secs(config.shutdown_grace_secs);
+        let sweeper = tokio::spawn(sweep_reservations(self.state.store.clone(), config.reservation_expiry()));
         let router = http::router(self.state);
         let mut builder = ConnectionBuilder::new(TokioExecutor::new());
         builder
@@ -162,6 +163,7 @@ impl Server {
             }
         }
         drop(self.listener);
+        sweeper.abort();
         tracing::info!("shutdown requested: refusing new connections, draining in-flight requests");
         tokio::select! {
             _ = graceful.shutdown() => {}
@@ -181,6 +183,21 @@ impl Server {
             tracing::error!(pending = background.len(), "refunds of cut requests did not finish before exit");
         }
         Ok(())
+    }
+}
+
+/// Refunds, every `expiry / 4` (at most every 30 s) and once at start, the reservations of requests
+/// older than `expiry`: those of a replica that died before answering (see `Store::sweep_reservations`).
+async fn sweep_reservations(store: idverify_store::Store, expiry: Duration) {
+    let every = (expiry / 4).clamp(Duration::from_secs(1), Duration::from_secs(30));
+    let mut ticks = tokio::time::interval(every);
+    loop {
+        ticks.tick().await;
+        match store.sweep_reservations(expiry).await {
+            Ok(0) => {}
+            Ok(refunded) => tracing::warn!(refunded, "refunded the charges of requests left unanswered"),
+            Err(e) => tracing::warn!(error = %e, "reservation sweep failed"),
+        }
     }
 }
 

@@ -46,6 +46,7 @@ pub struct Config {
     pub request_timeout_secs: u64,
     pub header_read_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
+    pub reservation_sweep_margin_secs: u64,
     pub max_image_bytes: u64,
     pub max_image_pixels: u64,
     pub max_body_bytes: u64,
@@ -202,6 +203,13 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// Age past which no live request can still answer: its reservation is refunded by a sweep.
+    pub fn reservation_expiry(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(
+            self.request_timeout_secs + self.shutdown_grace_secs + self.reservation_sweep_margin_secs,
+        )
     }
 
     pub fn listen_addr(&self) -> SocketAddr {

@@ -56,7 +56,7 @@ impl<'a> Entry<'a> {
         Entry { org_id, kind: "credit", amount, balance_after, request_id: None, endpoint: None, note, at_ms }
     }
 
-    fn for_request(
+    pub(crate) fn for_request(
         kind: &'static str,
         org_id: &'a str,
         amount: i64,
@@ -111,7 +111,7 @@ where
 
 /// Adds `amount` to the org's balance in `tx`, unless that would overflow. The new balance, or
 /// `None` when the org is missing or the balance would overflow.
-async fn credit_balance<DB>(
+pub(crate) async fn credit_balance<DB>(
     d: Dialect,
     tx: &mut Transaction<'_, DB>,
     org_id: &str,
@@ -215,6 +215,18 @@ impl Store {
             };
             let entry = Entry::for_request("debit", org_id, amount, request_id, endpoint, balance, now);
             insert_entry(d, &mut tx, &entry).await?;
+            // Held until the request is answered (`capture`) or refunded; see reservations.rs.
+            sqlx::query(d.sql(
+                "INSERT INTO reservations (org_id, request_id, endpoint, amount, created_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            ))
+            .bind(org_id)
+            .bind(request_id)
+            .bind(endpoint)
+            .bind(amount)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
             Ok(Charge::Charged { balance })
         })
@@ -273,6 +285,11 @@ impl Store {
             }
             let entry = Entry::for_request("refund", org_id, amount, request_id, endpoint, balance, now);
             insert_entry(d, &mut tx, &entry).await?;
+            sqlx::query(d.sql("DELETE FROM reservations WHERE org_id = $1 AND request_id = $2"))
+                .bind(org_id)
+                .bind(request_id)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             Ok(balance)
         })

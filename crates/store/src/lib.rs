@@ -60,6 +60,7 @@ mod ledger;
 mod migrations;
 mod orgs;
 mod rate;
+mod reservations;
 
 pub use error::StoreError;
 pub use idempotency::{IDEMPOTENCY_TTL, IdempotencyBegin, StoredResponse};

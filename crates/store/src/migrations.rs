@@ -36,10 +36,12 @@ impl MigrationSource<'static> for Embedded {
 const SQLITE: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/sqlite/0001_init.sql")),
     (2, "idempotency request id", include_str!("../migrations/sqlite/0002_idempotency_request_id.sql")),
+    (3, "reservations", include_str!("../migrations/sqlite/0003_reservations.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/postgres/0001_init.sql")),
     (2, "idempotency request id", include_str!("../migrations/postgres/0002_idempotency_request_id.sql")),
+    (3, "reservations", include_str!("../migrations/postgres/0003_reservations.sql")),
 ];
 
 pub(crate) async fn sqlite() -> Result<Migrator, sqlx::migrate::MigrateError> {

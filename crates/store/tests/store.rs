@@ -548,3 +548,45 @@ async fn postgres_outage_is_unavailable_then_recovers() {
     );
     store.close().await;
 }
+
+#[tokio::test]
+async fn a_charge_is_a_reservation_until_captured_refunded_or_swept_once() {
+    for store in backends("reservations").await.stores {
+        let clock = FakeClock::new();
+        let store = store.with_clock(clock.clone());
+        let org = store.create_org(&unique("resv"), 10).await.unwrap();
+        let id = org.id.as_str();
+        // Charged two minutes ago, so that the sweeps below (one shared database, tests running
+        // in parallel) reach only these reservations, not other tests' fresh ones.
+        clock.advance(-120_000);
+        for request in ["answered", "failed", "orphan-1", "orphan-2"] {
+            store.charge(id, 2, request, "/v1/face/detect").await.unwrap();
+        }
+        clock.advance(120_000);
+        assert!(store.open_reservations().await.unwrap() >= 4);
+        store.capture(id, "answered").await.unwrap();
+        store.refund(id, 2, "failed", "/v1/face/detect").await.unwrap();
+        assert_eq!(store.balance(id).await.unwrap(), 10 - 6);
+
+        // Reservations younger than the bound belong to live requests: the sweep leaves them.
+        store.sweep_reservations(Duration::from_secs(200)).await.unwrap();
+        assert_eq!(store.balance(id).await.unwrap(), 10 - 6);
+        // Every replica sweeps at once: each orphan is refunded exactly once.
+        let (a, b, c) = tokio::join!(
+            store.sweep_reservations(Duration::from_secs(60)),
+            store.sweep_reservations(Duration::from_secs(60)),
+            store.sweep_reservations(Duration::from_secs(60)),
+        );
+        assert!(a.unwrap() + b.unwrap() + c.unwrap() >= 2, "the two orphans, and possibly other tests' rows");
+        assert_eq!(store.balance(id).await.unwrap(), 10 - 2, "only the answered request stays charged");
+        let ledger = store.ledger(id, 100).await.unwrap();
+        let refunds: Vec<_> = ledger.iter().filter(|e| e.kind == "refund").collect();
+        assert_eq!(refunds.len(), 3, "failed in line, two orphans by the sweep");
+        for orphan in ["orphan-1", "orphan-2"] {
+            assert_eq!(refunds.iter().filter(|e| e.request_id.as_deref() == Some(orphan)).count(), 1);
+        }
+        // A late in-line refund of a swept request changes nothing.
+        store.refund(id, 2, "orphan-1", "/v1/face/detect").await.unwrap();
+        assert_eq!(store.balance(id).await.unwrap(), 8);
+    }
+}

@@ -77,9 +77,16 @@ impl Unwind {
         self.armed = false;
     }
 
-    /// The request answered successfully: keep the charge and the stored answer.
-    pub(super) fn disarm(mut self) {
+    /// The request answered successfully: keep the charge (its reservation is captured) and the
+    /// stored answer. A capture that fails leaves the reservation to the sweep, which refunds it:
+    /// an answered request may then go free, but an unanswered one is never charged.
+    pub(super) async fn capture(mut self) {
         self.armed = false;
+        if self.charged > 0
+            && let Err(e) = self.state.store.capture(&self.org_id, &self.request_id).await
+        {
+            tracing::warn!(request_id = %self.request_id, error = %e, "could not capture a charge");
+        }
     }
 }
 

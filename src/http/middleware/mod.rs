@@ -12,7 +12,7 @@
 //!    4. [`billing`]: token charge (402), before anything runs;
 //!    5. the handler;
 //!    6. [`billing`] undoes a failed answer (refund, idempotency claim released), or
-//!       [`idempotency`] stores a successful one for replay. A request that ends without an
+//!       [`idempotency`] stores a successful one for replay and [`billing`] captures its charge. A request that ends without an
 //!       answer (deadline, client gone, shutdown) is undone by the billing guard's `drop`.
 //!
 //! A refusal in steps 4.1 to 4.4 reads and drops the rest of the body before answering
@@ -128,7 +128,7 @@ async fn run(gate: &Gate, admitted: Admitted, mut req: Request, next: Next) -> R
     if let Some(key) = &idem_key {
         response = idempotency::store(&gate.state, &org_id, key, response).await?;
     }
-    unwind.disarm();
+    unwind.capture().await;
     Ok(response)
 }
 
