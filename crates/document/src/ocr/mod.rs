@@ -22,7 +22,9 @@ use geometry::{RotRect, is_long_row, turn_rect, turned_page};
 use layout::{better_outcome, group_rows, is_conclusive};
 use reading::{PageRows, ReadRow};
 
-pub const DET_MODEL: &str = "PP-OCRv6_det_small.onnx";
+/// The detector with its subnormal weights flushed to zero by `scripts/flush_subnormals.py`
+/// (same output; subnormals are slow on Intel cores, see `idverify_onnx::FlushDenormals`).
+pub const DET_MODEL: &str = "PP-OCRv6_det_small_flushed.onnx";
 /// The int8 build of `PP-OCRv6_rec_small.onnx` made by `scripts/quantize_rec.py`: convolutions
 /// quantized, head cut to the CTC blank, the 37 MRZ characters and the space (so its softmax, and
 /// every probability below, is over those classes only).
