@@ -54,10 +54,12 @@ mod block;
 pub mod eval;
 pub mod mrz;
 mod ocr;
+mod stages;
 
 pub use block::{BlockCode, BlockError};
 pub use idverify_onnx::OnnxError;
 pub use ocr::{DET_MODEL, REC_MODEL};
+pub use stages::{DetectorPass, LINE_HEIGHT, OcrRuns};
 
 /// Engine settings. `sessions` is the number of independent OCR session pairs (parallel scans).
 #[derive(Clone, Debug)]
