@@ -4,7 +4,7 @@
 //!
 //! # MRZ pipeline
 //!
-//! 1. DB text detection on the lower half of the page scaled to at most 640 px (where the MRZ of an
+//! 1. DB text detection on the lower 40 % of the page scaled to at most 640 px (where the MRZ of an
 //!    upright page is); then on the whole page at 640 px, then at 960 px, each pass only when the
 //!    previous ones were not conclusive (small pages are upscaled to 640 px).
 //! 2. Boxes are grouped into rows along their own direction (skewed photos), long thin rows kept;
