@@ -70,6 +70,11 @@ pub async fn connect_objects(config: &Config) -> anyhow::Result<Option<ObjectSto
     Ok(Some(objects))
 }
 
+/// The configured limits on uploaded images.
+pub fn image_limits(config: &Config) -> ImageLimits {
+    ImageLimits { max_bytes: config.max_image_bytes, max_pixels: config.max_image_pixels }
+}
+
 /// Builds the application state from its parts (tests pass fake engines here).
 pub fn build_state(config: Config, engines: Engines, store: Store, objects: Option<ObjectStore>) -> AppState {
     let metrics = Arc::new(Metrics::default());
@@ -77,7 +82,7 @@ pub fn build_state(config: Config, engines: Engines, store: Store, objects: Opti
         engines,
         objects.clone(),
         ServiceSettings {
-            limits: ImageLimits { max_bytes: config.max_image_bytes, max_pixels: config.max_image_pixels },
+            limits: image_limits(&config),
             max_in_flight: config.max_in_flight,
             queue_wait: Duration::from_millis(config.queue_wait_ms),
             min_age: config.min_age,

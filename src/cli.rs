@@ -57,6 +57,13 @@ pub enum Command {
     /// Refit calibrations.
     #[command(subcommand)]
     Calibrate(CalibrateCommand),
+    /// CPU cost of one verify on this machine, stage by stage (real models, generated images);
+    /// last line: `cpu_ms_per_verify=… verifies_per_core_s=… scan_ms=… face_ms=…`.
+    Bench {
+        /// Timed calls per stage (after one warm-up call); the median is reported.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        iterations: u16,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -191,6 +198,16 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Eval(cmd) => eval(cmd, config).await,
+        Command::Bench { iterations } => {
+            let settings = app::engine_settings(&config);
+            let limits = app::image_limits(&config);
+            let opts = crate::bench::BenchOptions { iterations: iterations.into() };
+            tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+                crate::bench::run(&settings, limits, &opts, &mut std::io::stdout().lock())?;
+                Ok(())
+            })
+            .await?
+        }
         Command::Calibrate(CalibrateCommand::Faces { pairs, out, impostors }) => {
             let settings = app::engine_settings(&config);
             tokio::task::spawn_blocking(move || -> anyhow::Result<()> {

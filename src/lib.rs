@@ -11,12 +11,14 @@
 //! - [`verdict`]: the pure aggregator.
 //! - [`engines`]: the engine traits, implemented by the `idverify-face` and `idverify-document` crates.
 //! - [`imaging`]: image sniffing and decoding with limits and EXIF orientation.
-//! - [`cli`]: admin and evaluation commands.
+//! - [`cli`]: admin and evaluation commands; [`bench`] (with [`cpu_info`]): `idverify bench`.
 
 pub mod allocator;
 pub mod app;
+pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod cpu_info;
 pub mod engines;
 pub mod error;
 pub mod http;

@@ -8,6 +8,7 @@
 
 mod common;
 
+mod bench;
 mod billing;
 mod contract;
 mod faults;

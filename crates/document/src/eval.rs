@@ -128,7 +128,11 @@ pub fn mrz(engine: &DocumentEngine, manifest: &Path, out: &mut dyn Write) -> Res
     let mut name_uncertain = 0usize;
     let mut cpu_times = Vec::new();
     let mut times = Vec::new();
-    writeln!(out, "file\texact\tcer\tcheck_digits_valid\tname_uncertain\tms\tcpu_ms")?;
+    writeln!(
+        out,
+        "file\texact\tcer\tcheck_digits_valid\tname_uncertain\tms\tcpu_ms\tsize\tdet_runs\tdet_cpu_ms\tlines\trec_cpu_ms"
+    )?;
+    let runs_before = engine.ocr_runs();
     for row in &rows {
         let file = &row[file_col];
         let expected: Vec<&str> =
@@ -143,6 +147,7 @@ pub fn mrz(engine: &DocumentEngine, manifest: &Path, out: &mut dyn Write) -> Res
                 continue;
             }
         };
+        let runs_start = engine.ocr_runs();
         let started = Instant::now();
         let cpu_start = thread_cpu_ms();
         let read = engine.ocr.read(&image, today)?;
@@ -177,12 +182,19 @@ pub fn mrz(engine: &DocumentEngine, manifest: &Path, out: &mut dyn Write) -> Res
             }
         }
         let cer = dist as f64 / expected_text.chars().count().max(1) as f64;
+        let runs = engine.ocr_runs().since(&runs_start);
         writeln!(
             out,
-            "{file}\t{}\t{cer:.3}\t{}\t{}\t{ms:.0}\t{cpu_ms:.0}",
+            "{file}\t{}\t{cer:.3}\t{}\t{}\t{ms:.0}\t{cpu_ms:.0}\t{}x{}\t{}\t{:.0}\t{}\t{:.0}",
             if is_exact { "yes" } else { "no" },
             if valid { "yes" } else { "no" },
-            if uncertain { "yes" } else { "no" }
+            if uncertain { "yes" } else { "no" },
+            image.width(),
+            image.height(),
+            runs.detector_runs,
+            runs.detector_cpu_ms,
+            runs.recognizer_runs,
+            runs.recognizer_cpu_ms,
         )?;
     }
     let summary = MrzSummary {
@@ -193,6 +205,19 @@ pub fn mrz(engine: &DocumentEngine, manifest: &Path, out: &mut dyn Write) -> Res
         false_digits_valid,
         median_ms: median(&mut times),
     };
+    let runs = engine.ocr_runs().since(&runs_before);
+    let scans = cpu_times.len().max(1) as f64;
+    writeln!(
+        out,
+        "per scan (mean): detector_runs={:.2} detector_input_kpx={:.0} detector_cpu_ms={:.1} \
+         lines_recognized={:.2} line_width_px={:.0} recognizer_cpu_ms={:.1}",
+        runs.detector_runs as f64 / scans,
+        runs.detector_pixels as f64 / runs.detector_runs.max(1) as f64 / 1000.0,
+        runs.detector_cpu_ms / scans,
+        runs.recognizer_runs as f64 / scans,
+        runs.recognizer_columns as f64 / runs.recognizer_runs.max(1) as f64,
+        runs.recognizer_cpu_ms / scans,
+    )?;
     writeln!(
         out,
         "images={} exact_count={} check_digits_pass_but_field_wrong={false_digits_valid} \

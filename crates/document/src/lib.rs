@@ -4,7 +4,7 @@
 //!
 //! # MRZ pipeline
 //!
-//! 1. DB text detection on the lower half of the page scaled to at most 640 px (where the MRZ of an
+//! 1. DB text detection on the lower 40 % of the page scaled to at most 640 px (where the MRZ of an
 //!    upright page is); then on the whole page at 640 px, then at 960 px, each pass only when the
 //!    previous ones were not conclusive (small pages are upscaled to 640 px).
 //! 2. Boxes are grouped into rows along their own direction (skewed photos), long thin rows kept;
@@ -56,11 +56,13 @@ pub mod eval;
 pub mod field_confidence;
 pub mod mrz;
 mod ocr;
+mod stages;
 
 pub use block::{BlockCode, BlockError};
 pub use field_confidence::{DocumentField, FieldConfidence};
 pub use idverify_onnx::OnnxError;
 pub use ocr::{DET_MODEL, REC_MODEL};
+pub use stages::{DetectorPass, LINE_HEIGHT, OcrRuns};
 
 /// Engine settings. `sessions` is the number of independent OCR session pairs (parallel scans).
 #[derive(Clone, Debug)]

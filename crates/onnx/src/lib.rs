@@ -8,8 +8,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
+mod denormals;
 mod pool;
 
+pub use denormals::{FlushDenormals, denormals_flushed};
 pub use ort;
 use ort::environment::Environment;
 use ort::session::Session;
@@ -100,6 +102,9 @@ pub fn load_session(
         // concurrent requests need (BENCHMARKS.md: with 2 threads and spinning, c=1 p50 went from
         // 557 to 1698 ms on a busy machine; without spinning, 341 to 230 ms on a quiet one).
         .with_intra_op_spinning(false)
+        .map_err(|e| model_err(e.to_string()))?
+        // Denormals as zero on the intra-op workers (the calling thread: see `denormals`).
+        .with_flush_to_zero()
         .map_err(|e| model_err(e.to_string()))?
         .commit_from_file(model_file)
         .map_err(|e| model_err(e.to_string()))

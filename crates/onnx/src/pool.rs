@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ort::session::Session;
 
+use crate::denormals::FlushDenormals;
 use crate::{OnnxError, load_session};
 
 /// Sessions of one model. `Session::run` needs `&mut`, so each sits behind its own mutex and
@@ -39,8 +40,10 @@ impl<S> SessionPool<S> {
         SessionPool { sessions: sessions.into_iter().map(Mutex::new).collect(), next: AtomicUsize::new(0) }
     }
 
-    /// Runs `f` on a free session, or waits for one.
+    /// Runs `f` on a free session, or waits for one, with denormals flushed on this thread while
+    /// `f` runs (see [`crate::denormals`]: single-threaded sessions run their kernels here).
     pub fn with<R>(&self, f: impl FnOnce(&mut S) -> R) -> R {
+        let _flush = FlushDenormals::new();
         // Every session is tried without blocking, from a rotating start, and only when all are
         // busy does the call wait, on the session where its search started: no call waits while a
         // session is free, and the rotation spreads both the picks and the waiters evenly, so no
@@ -86,5 +89,17 @@ mod tests {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pool.with(|_| panic!("boom"))));
         assert!(panicked.is_err());
         assert_eq!(pool.with(|s| *s), 7);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn sessions_run_with_denormals_flushed_and_the_thread_is_restored() {
+        let pool = SessionPool::new(vec![0]);
+        let outside = crate::denormals_flushed();
+        assert!(pool.with(|_| crate::denormals_flushed()));
+        assert_eq!(crate::denormals_flushed(), outside);
+        // Restored on unwinding too.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pool.with(|_| panic!("boom"))));
+        assert_eq!(crate::denormals_flushed(), outside);
     }
 }

@@ -5,7 +5,7 @@ use idverify_onnx::ort::value::Tensor;
 use image::RgbImage;
 
 use super::geometry::{RotRect, normalize_angle};
-use super::{MrzReader, planar};
+use super::{MrzReader, cpu_timed, planar};
 use crate::DocumentError;
 
 /// Small pages are upscaled so that MRZ characters stay detectable.
@@ -46,14 +46,20 @@ impl MrzReader {
         let mean = [0.485f32, 0.456, 0.406];
         let std = [0.229f32, 0.224, 0.225];
         let input = planar(&small, |c, v| (v as f32 / 255.0 - mean[c]) / std[c], false)?;
-        let prob = self.det.with(|s| -> Result<Vec<f32>, DocumentError> {
-            let outputs = s.run(idverify_onnx::ort::inputs![Tensor::from_array(input)?])?;
-            let (shape, data) = outputs[0].try_extract_tensor::<f32>()?;
-            if shape.iter().product::<i64>() != (dw * dh) as i64 {
-                return Err(DocumentError::Inference(format!("unexpected detector output shape {shape:?}")));
-            }
-            Ok(data.to_vec())
-        })?;
+        let (prob, cpu_us) = cpu_timed(|| {
+            self.det.with(|s| -> Result<Vec<f32>, DocumentError> {
+                let outputs = s.run(idverify_onnx::ort::inputs![Tensor::from_array(input)?])?;
+                let (shape, data) = outputs[0].try_extract_tensor::<f32>()?;
+                if shape.iter().product::<i64>() != (dw * dh) as i64 {
+                    return Err(DocumentError::Inference(format!(
+                        "unexpected detector output shape {shape:?}"
+                    )));
+                }
+                Ok(data.to_vec())
+            })
+        });
+        let prob = prob?;
+        self.runs.count_detector(u64::from(dw * dh), cpu_us);
         let boxes = db_boxes(&prob, dw as usize, dh as usize);
         Ok(boxes
             .into_iter()

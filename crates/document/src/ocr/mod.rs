@@ -11,6 +11,10 @@ mod geometry;
 mod layout;
 mod reading;
 
+pub(crate) use reading::REC_HEIGHT;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use chrono::NaiveDate;
 use idverify_onnx::SessionPool;
 use image::RgbImage;
@@ -22,18 +26,23 @@ use geometry::{RotRect, is_long_row, turn_rect, turned_page};
 use layout::{better_outcome, group_rows, is_conclusive};
 use reading::{PageRows, ReadRow};
 
-pub const DET_MODEL: &str = "PP-OCRv6_det_small.onnx";
-/// The int8 build of `PP-OCRv6_rec_small.onnx` made by `scripts/quantize_rec.py`: convolutions
-/// quantized, head cut to the CTC blank, the 37 MRZ characters and the space (so its softmax, and
-/// every probability below, is over those classes only).
-pub const REC_MODEL: &str = "PP-OCRv6_rec_small_int8.onnx";
+/// The detector with its subnormal weights flushed to zero by `scripts/flush_subnormals.py`
+/// (same output; subnormals are slow on Intel cores, see `idverify_onnx::FlushDenormals`).
+pub const DET_MODEL: &str = "PP-OCRv6_det_small_flushed.onnx";
+/// The int8 build of `PP-OCRv6_rec_small.onnx` made by `scripts/quantize_rec.py`: convolution
+/// biases folded and GELUs fused (so that ONNX Runtime does not run them apart in float),
+/// convolutions quantized, head cut to the CTC blank, the 37 MRZ characters and the space (so its
+/// softmax, and every probability below, is over those classes only).
+pub const REC_MODEL: &str = "PP-OCRv6_rec_small_int8_fused.onnx";
 
 /// Longest side of the page given to the detector (multiple of 32) in the quick first pass, and
 /// in the full pass that runs when the quick one is not conclusive (small or skewed MRZ).
-const DET_FAST_SIDE: u32 = 640;
-const DET_MAX_SIDE: u32 = 960;
-/// The first detector pass covers only this lower part of the upright page, where the MRZ is.
-const BOTTOM_FRACTION: f32 = 0.5;
+pub(crate) const DET_FAST_SIDE: u32 = 640;
+pub(crate) const DET_MAX_SIDE: u32 = 960;
+/// The first detector pass covers only this lower part of the upright page, where the MRZ is
+/// (the MRZ dev set: 0.4 instead of 0.5 cut the median scan CPU by a tenth with the same reads;
+/// one page more of 26 needed the whole-page pass; BENCHMARKS.md, issue 17).
+pub(crate) const BOTTOM_FRACTION: f32 = 0.4;
 /// Rows steeper than this (radians) are read after a quarter turn of the page, not as they are.
 const MAX_ROW_ANGLE: f32 = 0.8;
 
@@ -63,6 +72,56 @@ pub(crate) struct MrzReader {
     mrz_classes: Vec<(usize, char)>,
     /// Number of recognizer classes (blank + dictionary + space).
     num_classes: usize,
+    runs: RunCounters,
+}
+
+/// Model runs since the reader was loaded, with their input sizes and the CPU time of the calling
+/// thread around them: what scans cost, for `eval mrz` and `idverify bench`.
+#[derive(Default)]
+struct RunCounters {
+    detector_runs: AtomicU64,
+    detector_pixels: AtomicU64,
+    detector_cpu_us: AtomicU64,
+    recognizer_runs: AtomicU64,
+    recognizer_columns: AtomicU64,
+    recognizer_cpu_us: AtomicU64,
+}
+
+/// Runs `f`, returning its result and the CPU time it took on this thread in µs.
+pub(crate) fn cpu_timed<R>(f: impl FnOnce() -> R) -> (R, u64) {
+    let start = crate::eval::thread_cpu_ms();
+    let r = f();
+    let us = match (start, crate::eval::thread_cpu_ms()) {
+        (Some(a), Some(b)) => ((b - a) * 1000.0).max(0.0) as u64,
+        _ => 0,
+    };
+    (r, us)
+}
+
+impl RunCounters {
+    fn count_detector(&self, pixels: u64, cpu_us: u64) {
+        self.detector_runs.fetch_add(1, Ordering::Relaxed);
+        self.detector_pixels.fetch_add(pixels, Ordering::Relaxed);
+        self.detector_cpu_us.fetch_add(cpu_us, Ordering::Relaxed);
+    }
+
+    fn count_recognizer(&self, columns: u64, cpu_us: u64) {
+        self.recognizer_runs.fetch_add(1, Ordering::Relaxed);
+        self.recognizer_columns.fetch_add(columns, Ordering::Relaxed);
+        self.recognizer_cpu_us.fetch_add(cpu_us, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> crate::OcrRuns {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        crate::OcrRuns {
+            detector_runs: get(&self.detector_runs),
+            detector_pixels: get(&self.detector_pixels),
+            detector_cpu_ms: get(&self.detector_cpu_us) as f64 / 1000.0,
+            recognizer_runs: get(&self.recognizer_runs),
+            recognizer_columns: get(&self.recognizer_columns),
+            recognizer_cpu_ms: get(&self.recognizer_cpu_us) as f64 / 1000.0,
+        }
+    }
 }
 
 /// Whether an MRZ was found in any orientation.
@@ -103,7 +162,28 @@ impl MrzReader {
                 mrz_classes.len()
             )));
         }
-        Ok(MrzReader { det, rec, mrz_classes, num_classes: chars.len() })
+        Ok(MrzReader { det, rec, mrz_classes, num_classes: chars.len(), runs: RunCounters::default() })
+    }
+
+    /// The model runs made so far.
+    pub fn runs(&self) -> crate::OcrRuns {
+        self.runs.snapshot()
+    }
+
+    /// One detector run on the lower `fraction` of `page` scaled to `max_side`: the number of
+    /// text boxes.
+    pub(crate) fn count_text_boxes(
+        &self,
+        page: &RgbImage,
+        max_side: u32,
+        fraction: f32,
+    ) -> Result<usize, DocumentError> {
+        Ok(self.detect(page, max_side, fraction)?.len())
+    }
+
+    /// One recognizer run on an upright line crop (any size; scans give it `REC_HEIGHT` high).
+    pub(crate) fn recognize_crop(&self, crop: &RgbImage) -> Result<String, DocumentError> {
+        Ok(self.recognize(crop)?.0)
     }
 
     /// Reads the MRZ, trying the page as is, then rotated by 90°, 180° and 270°.

@@ -9,11 +9,11 @@ use super::geometry::{RotRect, is_long_row, same_row};
 use super::layout::{
     RowText, choose_mrz, clear_after_name, evaluate, fit_line, group_rows, is_better, passed_count,
 };
-use super::{MAX_ROW_ANGLE, MrzOutcome, MrzRead, MrzReader, planar};
+use super::{MAX_ROW_ANGLE, MrzOutcome, MrzRead, MrzReader, cpu_timed, planar};
 use crate::DocumentError;
 use crate::mrz;
 
-const REC_HEIGHT: u32 = 48;
+pub(crate) const REC_HEIGHT: u32 = 48;
 /// At most this many rows are recognized per orientation (the longest ones).
 const MAX_ROWS: usize = 8;
 /// Line pitches (in row heights) tried when looking for a missing neighbour line.
@@ -254,10 +254,10 @@ impl MrzReader {
     }
 
     /// Greedy CTC decoding restricted to the MRZ alphabet; returns text and per-character probability.
-    fn recognize(&self, crop: &RgbImage) -> Result<(String, Vec<f32>), DocumentError> {
+    pub(super) fn recognize(&self, crop: &RgbImage) -> Result<(String, Vec<f32>), DocumentError> {
         // BGR order, (x/255 - 0.5) / 0.5
         let input = planar(crop, |_, v| v as f32 / 127.5 - 1.0, true)?;
-        let (steps, classes, data) =
+        let (result, cpu_us) = cpu_timed(|| {
             self.rec.with(|s| -> Result<(usize, usize, Vec<f32>), DocumentError> {
                 let outputs = s.run(idverify_onnx::ort::inputs![Tensor::from_array(input)?])?;
                 let (shape, data) = outputs[0].try_extract_tensor::<f32>()?;
@@ -267,7 +267,10 @@ impl MrzReader {
                     )));
                 }
                 Ok((shape[1] as usize, shape[2] as usize, data.to_vec()))
-            })?;
+            })
+        });
+        let (steps, classes, data) = result?;
+        self.runs.count_recognizer(u64::from(crop.width()), cpu_us);
         if classes != self.num_classes {
             return Err(DocumentError::Inference(format!(
                 "recognizer has {classes} classes, dictionary {}",
