@@ -25,6 +25,7 @@ pub mod align;
 pub mod calibration;
 pub mod eval;
 pub mod quality;
+pub mod sface;
 pub mod yunet;
 
 pub use calibration::Calibration;
