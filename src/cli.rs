@@ -136,6 +136,11 @@ pub enum EvalCommand {
         /// held-out-fold figure.
         #[arg(long, value_parser = ["pairs", "all"], default_value = "pairs")]
         impostors: String,
+        /// Write DET curves (FNMR against FMR, log scales) of dlib, SFace, the fused score and the
+        /// cascade's operating points into this folder as SVG (needs SFace: face_recognizers other
+        /// than "dlib").
+        #[arg(long, value_name = "DIR")]
+        plot: Option<PathBuf>,
     },
     /// MRZ documents: exact lines, CER, false-valid, time.
     Mrz {
@@ -211,7 +216,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Calibrate(CalibrateCommand::Faces { pairs, out, impostors }) => {
             let settings = app::engine_settings(&config);
             tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-                let engine = engines::load_face(&settings)?;
+                let engine = engines::load_face_for_calibration(&settings)?;
                 let mut stdout = std::io::stdout().lock();
                 let all = impostors == "all";
                 let calibration = idverify_face::calibration::fit(&engine, &pairs, all, &mut stdout)?;
@@ -298,10 +303,13 @@ async fn eval(cmd: EvalCommand, config: Config) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         let mut stdout = std::io::stdout().lock();
         match cmd {
-            EvalCommand::Faces { pairs, document_style, impostors } => {
+            EvalCommand::Faces { pairs, document_style, impostors, plot } => {
                 let engine = engines::load_face(&settings)?;
-                let opts =
-                    idverify_face::eval::EvalOptions { document_style, all_impostors: impostors == "all" };
+                let opts = idverify_face::eval::EvalOptions {
+                    document_style,
+                    all_impostors: impostors == "all",
+                    plot_dir: plot,
+                };
                 idverify_face::eval::run(&engine, &pairs, opts, &mut stdout)?;
             }
             EvalCommand::Mrz { manifest } => {

@@ -55,6 +55,8 @@ pub struct Config {
     pub max_in_flight: usize,
     pub queue_wait_ms: u64,
     pub face_target_fmr: f64,
+    /// `cascade` (SFace where dlib is unsure), `dlib` or `fused` (both on every pair).
+    pub face_recognizers: idverify_face::Recognizers,
     pub min_age: u32,
     pub price_verify: i64,
     pub price_document_scan: i64,
@@ -173,6 +175,12 @@ impl Config {
         let calibration =
             idverify_face::Calibration::shipped().map_err(|e| invalid("face_target_fmr", &e.to_string()))?;
         calibration.check_target_fmr(self.face_target_fmr).map_err(|e| invalid("face_target_fmr", &e))?;
+        if self.face_recognizers != idverify_face::Recognizers::Dlib && calibration.fusion.is_none() {
+            return Err(invalid(
+                "face_recognizers",
+                "the shipped face calibration has no dlib + SFace fusion; use \"dlib\"",
+            ));
+        }
         for (key, price) in [
             ("price_verify", self.price_verify),
             ("price_document_scan", self.price_document_scan),
@@ -314,6 +322,19 @@ mod tests {
         assert!(err.contains("face_target_fmr") && err.contains("supports"), "{err}");
         let ok = Config::load_from(&Overrides::default(), env(&[("IDVERIFY_FACE_TARGET_FMR", "0.0001")]));
         assert!(ok.is_ok(), "{:?}", ok.err());
+    }
+
+    #[test]
+    fn face_recognizers_are_named() {
+        let c = Config::load_from(&Overrides::default(), env(&[])).unwrap();
+        assert_eq!(c.face_recognizers, idverify_face::Recognizers::Cascade);
+        let c =
+            Config::load_from(&Overrides::default(), env(&[("IDVERIFY_FACE_RECOGNIZERS", "dlib")])).unwrap();
+        assert_eq!(c.face_recognizers, idverify_face::Recognizers::Dlib);
+        let err = Config::load_from(&Overrides::default(), env(&[("IDVERIFY_FACE_RECOGNIZERS", "sface")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sface") && err.contains("cascade"), "{err}");
     }
 
     #[test]

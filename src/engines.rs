@@ -24,7 +24,20 @@ pub trait FaceAnalyzer: Send + Sync + 'static {
     /// The portrait printed on an identity document, if any.
     fn find_portrait(&self, document: &RgbImage) -> Result<Option<Face>, EngineFailure>;
     fn embed(&self, image: &RgbImage, face: &Face) -> Result<Embedding, EngineFailure>;
+    /// dlib's decision; [`FaceAnalyzer::needs_second`] says whether the fused score decides instead.
     fn compare(&self, a: &Embedding, b: &Embedding) -> MatchScore;
+    /// Whether `dlib` (from `compare`) must be decided by [`FaceAnalyzer::fuse`] (the cascade's band).
+    fn needs_second(&self, _dlib: &MatchScore) -> bool {
+        false
+    }
+    /// The second recognizer's embedding (asked only when `needs_second`).
+    fn embed_second(&self, _image: &RgbImage, _face: &Face) -> Result<Embedding, EngineFailure> {
+        Err(EngineFailure("no second recognizer".into()))
+    }
+    /// The fused decision from dlib's score and both second embeddings.
+    fn fuse(&self, dlib: &MatchScore, _a: &Embedding, _b: &Embedding) -> MatchScore {
+        dlib.clone()
+    }
     fn quality(&self, image: &RgbImage, face: &Face) -> FaceQuality;
     fn model_info(&self) -> ModelInfo;
 }
@@ -50,6 +63,15 @@ impl FaceAnalyzer for idverify_face::FaceEngine {
     }
     fn compare(&self, a: &Embedding, b: &Embedding) -> MatchScore {
         idverify_face::FaceEngine::compare(self, a, b)
+    }
+    fn needs_second(&self, dlib: &MatchScore) -> bool {
+        idverify_face::FaceEngine::needs_second(self, dlib)
+    }
+    fn embed_second(&self, image: &RgbImage, face: &Face) -> Result<Embedding, EngineFailure> {
+        idverify_face::FaceEngine::embed_second(self, image, face).map_err(|e| EngineFailure(e.to_string()))
+    }
+    fn fuse(&self, dlib: &MatchScore, a: &Embedding, b: &Embedding) -> MatchScore {
+        idverify_face::FaceEngine::fuse(self, dlib, a, b)
     }
     fn quality(&self, image: &RgbImage, face: &Face) -> FaceQuality {
         idverify_face::FaceEngine::quality(self, image, face)
@@ -85,6 +107,7 @@ pub struct EngineSettings {
     pub intra_threads: usize,
     pub sessions: usize,
     pub target_fmr: f64,
+    pub recognizers: idverify_face::Recognizers,
 }
 
 /// Loads the real models. Fails with a clear message when `make models` has not run.
@@ -101,6 +124,19 @@ pub fn load_face(settings: &EngineSettings) -> anyhow::Result<idverify_face::Fac
         intra_threads: settings.intra_threads,
         sessions: settings.sessions,
         target_fmr: settings.target_fmr,
+        recognizers: settings.recognizers,
+    })
+    .map_err(|e| anyhow::anyhow!("face engine: {e}"))
+}
+
+/// The face engine as `idverify calibrate faces` needs it: dlib deciding, SFace loaded to embed.
+pub fn load_face_for_calibration(settings: &EngineSettings) -> anyhow::Result<idverify_face::FaceEngine> {
+    idverify_face::FaceEngine::load_for_calibration(&idverify_face::FaceEngineConfig {
+        models_dir: settings.models_dir.clone(),
+        intra_threads: settings.intra_threads,
+        sessions: settings.sessions,
+        target_fmr: settings.target_fmr,
+        recognizers: settings.recognizers,
     })
     .map_err(|e| anyhow::anyhow!("face engine: {e}"))
 }

@@ -146,15 +146,15 @@ impl VerifyService {
 
     pub async fn verify(&self, org_id: &str, input: VerifyInput) -> Result<VerifyOutcome, ServiceError> {
         let _permit = self.admit().await?;
-        let (document, selfie) = tokio::try_join!(
+        let (document_image, selfie) = tokio::try_join!(
             self.load(org_id, ImageSlot::Document, input.document),
             self.load(org_id, ImageSlot::Selfie, input.face),
         )?;
         let today = today();
         let (scan, selfie_faces, portrait) = tokio::join!(
-            self.scan_image(document.clone(), input.document_type, today),
+            self.scan_image(document_image.clone(), input.document_type, today),
             self.detect_and_embed(selfie.clone()),
-            self.portrait_and_embed(document.clone()),
+            self.portrait_and_embed(document_image.clone()),
         );
         let document = scan?;
         let (detection, selfie_embedding) = selfie_faces?;
@@ -162,11 +162,16 @@ impl VerifyService {
         let matching = match (portrait, selfie_embedding) {
             (None, _) => MatchOutcome::NoFace(ImageSlot::Document),
             (Some(_), None) => MatchOutcome::NoFace(ImageSlot::Selfie),
-            (Some((portrait_face, portrait_embedding)), Some(selfie_embedding)) => MatchOutcome::Compared {
-                score: self.engines.face.compare(&portrait_embedding, &selfie_embedding),
-                source_face: portrait_face,
-                target_face: detection.faces[0].clone(),
-            },
+            (Some((portrait_face, portrait_embedding)), Some(selfie_embedding)) => {
+                let selfie_face = detection.faces[0].clone();
+                let score = self
+                    .match_score(
+                        (&document_image, &portrait_face, &portrait_embedding),
+                        (&selfie, &selfie_face, &selfie_embedding),
+                    )
+                    .await?;
+                MatchOutcome::Compared { score, source_face: portrait_face, target_face: selfie_face }
+            }
         };
         let verdict = judge(&document, &detection, &matching);
         Ok(VerifyOutcome { document, detection, matching, model: self.engines.face.model_info(), verdict })
@@ -200,14 +205,36 @@ impl VerifyService {
             self.load(org_id, ImageSlot::Source, source),
             self.load(org_id, ImageSlot::Target, target),
         )?;
-        let (source, target) = tokio::join!(self.any_face_and_embed(source), self.any_face_and_embed(target));
-        Ok(match (source?, target?) {
+        let (found_source, found_target) =
+            tokio::join!(self.any_face_and_embed(source.clone()), self.any_face_and_embed(target.clone()));
+        Ok(match (found_source?, found_target?) {
             (None, _) => MatchOutcome::NoFace(ImageSlot::Source),
             (_, None) => MatchOutcome::NoFace(ImageSlot::Target),
             (Some((source_face, a)), Some((target_face, b))) => {
-                MatchOutcome::Compared { score: self.engines.face.compare(&a, &b), source_face, target_face }
+                let score =
+                    self.match_score((&source, &source_face, &a), (&target, &target_face, &b)).await?;
+                MatchOutcome::Compared { score, source_face, target_face }
             }
         })
+    }
+
+    /// dlib's decision; inside the cascade's uncertainty band (or always with `fused`) the second
+    /// recognizer embeds both faces, in parallel, and the fused score decides.
+    async fn match_score(
+        &self,
+        a: (&Shared, &Face, &Embedding),
+        b: (&Shared, &Face, &Embedding),
+    ) -> Result<MatchScore, ServiceError> {
+        let dlib = self.engines.face.compare(a.2, b.2);
+        if !self.engines.face.needs_second(&dlib) {
+            return Ok(dlib);
+        }
+        let embed = |image: &Shared, face: &Face| {
+            let (engine, image, face) = (self.engines.face.clone(), image.clone(), face.clone());
+            self.blocking("face_embed_second", move || engine.embed_second(&image, &face))
+        };
+        let (second_a, second_b) = tokio::try_join!(embed(a.0, a.1), embed(b.0, b.1))?;
+        Ok(self.engines.face.fuse(&dlib, &second_a, &second_b))
     }
 
     /// Waits a bounded time for room in the engines; past that the caller gets 503.
@@ -424,7 +451,13 @@ mod tests {
 
     fn compared(confidence: f32, is_match: bool) -> MatchOutcome {
         MatchOutcome::Compared {
-            score: MatchScore { distance: 0.3, confidence, threshold: 50.0, is_match },
+            score: MatchScore {
+                distance: 0.3,
+                confidence,
+                threshold: 50.0,
+                is_match,
+                recognizers: idverify_face::DLIB_ALONE,
+            },
             source_face: face(0.9),
             target_face: face(0.9),
         }

@@ -300,15 +300,20 @@ pub struct MatchModelDto {
     pub calibration: String,
     /// The operating point: target false-match rate on the calibration set.
     pub target_fmr: f64,
+    /// The recognizers whose scores decided this match: `dlib_face_recognition_resnet_v1` alone,
+    /// or it and `opencv_zoo_sface_2021dec` fused (inside the cascade's uncertainty band, or always
+    /// with `face_recognizers = "fused"`). Empty when nothing was compared.
+    pub recognizers: Vec<String>,
 }
 
-impl From<&ModelInfo> for MatchModelDto {
-    fn from(m: &ModelInfo) -> Self {
+impl MatchModelDto {
+    fn new(m: &ModelInfo, decided_by: &[&str]) -> Self {
         MatchModelDto {
             detector: m.detector.clone(),
             recognizer: m.recognizer.clone(),
             calibration: m.calibration.clone(),
             target_fmr: m.target_fmr,
+            recognizers: decided_by.iter().map(|r| r.to_string()).collect(),
         }
     }
 }
@@ -335,7 +340,7 @@ impl FaceMatchBlock {
                 confidence: round2(score.confidence),
                 threshold: round2(score.threshold),
                 distance: Some((score.distance * 10_000.0).round() / 10_000.0),
-                model: model.into(),
+                model: MatchModelDto::new(model, score.recognizers),
                 error: None,
             },
             MatchOutcome::NoFace(slot) => FaceMatchBlock {
@@ -343,7 +348,7 @@ impl FaceMatchBlock {
                 confidence: 0.0,
                 threshold: round2(model.threshold_confidence),
                 distance: None,
-                model: model.into(),
+                model: MatchModelDto::new(model, &[]),
                 error: Some(BlockErrorDto::from(&no_face_error(*slot))),
             },
         }

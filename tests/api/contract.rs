@@ -187,6 +187,21 @@ async fn single_endpoints() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
     assert_eq!(r.json["faceMatch"]["isMatch"], true);
     assert_eq!(r.json["faceMatch"]["model"]["targetFmr"], 0.001);
+    assert_eq!(r.json["faceMatch"]["model"]["recognizers"], json!(["dlib_face_recognition_resnet_v1"]));
+
+    // Inside the (fake) cascade's band the fused score decides, and says so.
+    let r = app
+        .post_json(
+            "/v1/face/compare",
+            json!({"sourceImage": b64(&selfie_png(10)), "targetImage": b64(&selfie_png(138))}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(r.json["faceMatch"]["isMatch"], true, "{}", r.json);
+    assert_eq!(
+        r.json["faceMatch"]["model"]["recognizers"],
+        json!(["dlib_face_recognition_resnet_v1", "opencv_zoo_sface_2021dec"])
+    );
 
     let r = app
         .post_json(

@@ -11,8 +11,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = args.first().ok_or("usage: face_bench IMAGE [ITERATIONS]")?;
     let iterations: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(30);
     let models_dir = idverify_testkit::models_dir();
-    let engine =
-        FaceEngine::load(&FaceEngineConfig { models_dir, intra_threads: 1, sessions: 1, target_fmr: 0.001 })?;
+    let engine = FaceEngine::load(&FaceEngineConfig {
+        models_dir,
+        intra_threads: 1,
+        sessions: 1,
+        target_fmr: 0.001,
+        recognizers: idverify_face::Recognizers::Dlib,
+    })?;
     let original = eval::load_oriented_rgb(&PathBuf::from(path))?;
     let scale = (1_000_000.0 / (original.width() as f64 * original.height() as f64)).sqrt();
     let (w, h) = ((original.width() as f64 * scale) as u32, (original.height() as f64 * scale) as u32);

@@ -14,7 +14,13 @@ use idverify_face::{FaceEngine, FaceEngineConfig};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let models_dir = idverify_testkit::models_dir();
-    let cfg = FaceEngineConfig { models_dir, intra_threads: 1, sessions: 2, target_fmr: 0.001 };
+    let cfg = FaceEngineConfig {
+        models_dir,
+        intra_threads: 1,
+        sessions: 2,
+        target_fmr: 0.001,
+        recognizers: idverify_face::Recognizers::Dlib,
+    };
     let engine = FaceEngine::load(&cfg)?;
     let mut out = std::io::stdout();
     match args.first().map(String::as_str) {
@@ -22,6 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let opts = idverify_face::eval::EvalOptions {
                 document_style: args.iter().any(|a| a == "--document-style"),
                 all_impostors: args.iter().any(|a| a == "--impostors-all"),
+                plot_dir: None,
             };
             idverify_face::eval::run(&engine, &PathBuf::from(&args[1]), opts, &mut out)?;
         }

@@ -123,7 +123,7 @@ pub fn warp_bilinear(image: &RgbImage, to_chip: &Similarity, size: u32) -> Optio
 
 /// Box-averages a region of `image` by an integer `factor` (anti-aliasing before a large shrink).
 /// Returns the reduced image and its top-left corner in source pixels.
-fn box_reduce(image: &RgbImage, x0: u32, y0: u32, x1: u32, y1: u32, factor: u32) -> RgbImage {
+pub(crate) fn box_reduce(image: &RgbImage, x0: u32, y0: u32, x1: u32, y1: u32, factor: u32) -> RgbImage {
     let w = (x1 - x0) / factor;
     let h = (y1 - y0) / factor;
     let area = factor * factor;

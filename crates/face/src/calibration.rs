@@ -80,6 +80,9 @@ pub struct Calibration {
     pub images: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detect_fail_images: Option<usize>,
+    /// dlib + SFace fusion and the cascade band (see `fusion`), fitted on the same pairs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fusion: Option<crate::fusion::Fusion>,
 }
 
 impl Calibration {
@@ -317,6 +320,7 @@ pub fn fit_from_distances(
         pairing: None,
         images: None,
         detect_fail_images: None,
+        fusion: None,
     })
 }
 
@@ -331,6 +335,45 @@ pub fn fit(
 ) -> Result<Calibration, FaceError> {
     let scored = crate::eval::score_pairs(engine, pairs_csv, false, out)?;
     fit_scored(&scored, pairs_csv, all_pairs, out)
+}
+
+/// Appended to the version of a calibration that carries the fusion.
+pub const FUSION_VERSION_SUFFIX: &str = "+sface2021dec-f1";
+
+fn write_fusion(f: &crate::fusion::Fusion, out: &mut dyn Write) -> Result<(), FaceError> {
+    let io = |e: std::io::Error| FaceError::Io(e.to_string());
+    writeln!(
+        out,
+        "fusion with {}: impostor cosines dlib {:.4} ± {:.4}, SFace {:.4} ± {:.4}; logistic on the fused score {:.4} + {:.4}·s",
+        f.second_recognizer,
+        f.dlib_impostor_mean,
+        f.dlib_impostor_std,
+        f.second_impostor_mean,
+        f.second_impostor_std,
+        f.intercept,
+        f.slope
+    )
+    .map_err(io)?;
+    for p in &f.table {
+        writeln!(
+            out,
+            "  fused fmr={:e} threshold {:.4} ({} impostors at or above), fnmr {:.2} %; band dlib distance {:.4}..{:.4} holds {:.2} % of genuine and {:.4} % of impostor pairs; changed decisions {}+{} (genuine+impostor), {}+{} outside the band",
+            p.fmr,
+            p.threshold,
+            p.impostors_accepted,
+            100.0 * p.fnmr,
+            p.band_low,
+            p.band_high,
+            100.0 * p.in_band[0],
+            100.0 * p.in_band[1],
+            p.changed[0],
+            p.changed[1],
+            p.changed_outside_band[0],
+            p.changed_outside_band[1]
+        )
+        .map_err(io)?;
+    }
+    Ok(())
 }
 
 /// Fits a calibration on already scored pairs (`pairs_csv` only names the data set).
@@ -383,6 +426,19 @@ pub fn fit_scored(
         cal.pairing = Some("all".into());
         cal.images = Some(scored.images);
         cal.detect_fail_images = Some(scored.detect_failures.len());
+        if !scored.second.is_empty() {
+            let all = crate::eval::all_pair_scores(scored)?;
+            let known = |v: Vec<(f32, f32)>| v.into_iter().filter(|p| p.1.is_finite()).collect::<Vec<_>>();
+            let fusion = crate::fusion::fit(
+                &known(all.genuine_both(None)),
+                &known(all.impostor_both(None)),
+                &cal,
+                crate::sface::SFACE_NAME,
+            )?;
+            write_fusion(&fusion, out)?;
+            cal.version.push_str(FUSION_VERSION_SUFFIX);
+            cal.fusion = Some(fusion);
+        }
     }
     writeln!(out, "pairs skipped (no face): {skipped}").map_err(io)?;
     writeln!(
@@ -439,6 +495,7 @@ mod tests {
             pairing: None,
             images: None,
             detect_fail_images: None,
+            fusion: None,
         }
     }
 

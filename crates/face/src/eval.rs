@@ -37,6 +37,8 @@ pub struct ScoredPair {
     pub fold: Option<i64>,
     /// None when a face was not found in either image.
     pub distance: Option<f32>,
+    /// SFace cosine, when the engine has SFace loaded and both faces were found.
+    pub second_cosine: Option<f32>,
 }
 
 #[derive(Clone, Debug)]
@@ -49,15 +51,21 @@ pub struct ScoredPairs {
     pub ms_per_image: Vec<f64>,
     /// Embedding per image key (as in `detect_failures`), for the all-pairs figures.
     pub embeddings: HashMap<String, Embedding>,
+    /// SFace embedding per image key (empty without SFace).
+    pub second: HashMap<String, Embedding>,
+    /// CPU milliseconds per SFace alignment + embedding (the calling thread's time).
+    pub second_cpu_ms: Vec<f64>,
     pub document_style: bool,
 }
 
 /// Options of `idverify eval faces`.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct EvalOptions {
     pub document_style: bool,
     /// Also score every cross-identity pair of the file's images (see the module doc).
     pub all_impostors: bool,
+    /// Write DET curves (SVG) into this folder (needs SFace loaded).
+    pub plot_dir: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -347,29 +355,53 @@ pub fn synthetic_document(
     Ok(decoded.to_rgb8())
 }
 
-/// One image's embedding plus the time spent detecting, aligning and embedding it.
+/// One image's embeddings (dlib; SFace when loaded).
+struct ImageResult {
+    dlib: Option<Embedding>,
+    second: Option<Embedding>,
+    /// detect + align + dlib embedding, wall milliseconds.
+    ms: f64,
+    /// SFace alignment + embedding, CPU milliseconds of this thread.
+    second_cpu_ms: Option<f64>,
+}
+
+/// CPU time of the calling thread (Linux `/proc/thread-self/schedstat`), None elsewhere.
+pub fn thread_cpu_ms() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    stat.split_whitespace().next()?.parse::<f64>().ok().map(|ns| ns / 1e6)
+}
+
 fn embed_image(
     engine: &FaceEngine,
     path: &Path,
     document: bool,
     key: &str,
-) -> Result<(Option<Embedding>, f64), FaceError> {
+) -> Result<ImageResult, FaceError> {
     let image = load_oriented_rgb(path)?;
-    if document {
-        let Some(face) = dataset_face(engine, &image)? else {
-            return Ok((None, 0.0));
-        };
+    let none = ImageResult { dlib: None, second: None, ms: 0.0, second_cpu_ms: None };
+    let (image, face, ms) = if document {
+        let Some(face) = dataset_face(engine, &image)? else { return Ok(none) };
         let width = 75.0 + (fnv(key) % 26) as f32;
         let doc = synthetic_document(&image, &face, width, fnv(key))?;
         let start = Instant::now();
         let found = engine.find_portrait(&doc)?;
-        let emb = found.map(|f| engine.embed(&doc, &f)).transpose()?;
-        return Ok((emb, start.elapsed().as_secs_f64() * 1000.0));
-    }
-    let start = Instant::now();
-    let face = dataset_face(engine, &image)?;
-    let emb = face.map(|f| engine.embed(&image, &f)).transpose()?;
-    Ok((emb, start.elapsed().as_secs_f64() * 1000.0))
+        (doc, found, start)
+    } else {
+        let start = Instant::now();
+        let face = dataset_face(engine, &image)?;
+        (image, face, start)
+    };
+    let Some(face) = face else { return Ok(none) };
+    let dlib = engine.embed(&image, &face)?;
+    let ms = ms.elapsed().as_secs_f64() * 1000.0;
+    let (second, second_cpu_ms) = if engine.has_second() {
+        let cpu = thread_cpu_ms();
+        let e = engine.embed_second(&image, &face)?;
+        (Some(e), cpu.zip(thread_cpu_ms()).map(|(a, b)| b - a))
+    } else {
+        (None, None)
+    };
+    Ok(ImageResult { dlib: Some(dlib), second, ms, second_cpu_ms })
 }
 
 /// Embeds every image of the pairs file once (two worker threads) and scores each pair.
@@ -393,7 +425,7 @@ pub fn score_pairs(
             }
         }
     }
-    let results: Mutex<HashMap<String, (Option<Embedding>, f64)>> = Mutex::new(HashMap::new());
+    let results: Mutex<HashMap<String, ImageResult>> = Mutex::new(HashMap::new());
     let first_error: Mutex<Option<FaceError>> = Mutex::new(None);
     let next = AtomicUsize::new(0);
     let progress = Progress::new("embedding images", jobs.len());
@@ -427,16 +459,18 @@ pub fn score_pairs(
     let io = |e: std::io::Error| FaceError::Io(e.to_string());
     let mut detect_failures = Vec::new();
     let mut ms = Vec::new();
+    let second_cpu_ms: Vec<f64> = results.values().filter_map(|r| r.second_cpu_ms).collect();
     for (key, _, _) in &jobs {
         match results.get(key) {
-            Some((Some(_), t)) => ms.push(*t),
+            Some(ImageResult { dlib: Some(_), ms: t, .. }) => ms.push(*t),
             _ => {
                 writeln!(out, "detect_fail {key}").map_err(io)?;
                 detect_failures.push(key.clone());
             }
         }
     }
-    let emb = |key: &str| results.get(key).and_then(|r| r.0.as_ref());
+    let emb = |key: &str| results.get(key).and_then(|r| r.dlib.as_ref());
+    let second = |key: &str| results.get(key).and_then(|r| r.second.as_ref());
     let pairs = rows
         .iter()
         .map(|row| {
@@ -445,22 +479,38 @@ pub fn score_pairs(
                 (Some(a), Some(b)) => Some(engine.compare(a, b).distance),
                 _ => None,
             };
+            let second_cosine = match (second(&key_a), second(&row.img_b)) {
+                (Some(a), Some(b)) => crate::sface::cosine(a, b),
+                _ => None,
+            };
             ScoredPair {
                 img_a: row.img_a.clone(),
                 img_b: row.img_b.clone(),
                 same: row.same,
                 fold: row.fold,
                 distance,
+                second_cosine,
             }
         })
         .collect();
-    let embeddings = results.into_iter().filter_map(|(key, (emb, _))| emb.map(|e| (key, e))).collect();
+    let mut embeddings = HashMap::new();
+    let mut second = HashMap::new();
+    for (key, r) in results {
+        if let Some(e) = r.second {
+            second.insert(key.clone(), e);
+        }
+        if let Some(e) = r.dlib {
+            embeddings.insert(key, e);
+        }
+    }
     Ok(ScoredPairs {
         pairs,
         images: jobs.len(),
         detect_failures,
         ms_per_image: ms,
         embeddings,
+        second,
+        second_cpu_ms,
         document_style,
     })
 }
@@ -559,6 +609,10 @@ pub struct AllPairScores {
     pub impostor: HashMap<(Option<i64>, Option<i64>), Vec<f32>>,
     /// Same-identity pairs whose images sit in different folds (0 when folds are identity-disjoint).
     pub skipped_cross_fold: usize,
+    /// SFace cosines of the same pairs, in the same order (NaN where an image has no SFace
+    /// embedding); empty without SFace.
+    pub genuine_second: HashMap<Option<i64>, Vec<f32>>,
+    pub impostor_second: HashMap<(Option<i64>, Option<i64>), Vec<f32>>,
 }
 
 impl AllPairScores {
@@ -568,6 +622,33 @@ impl AllPairScores {
 
     pub fn impostor_all(&self) -> Vec<f32> {
         self.impostor.values().flatten().copied().collect()
+    }
+
+    /// (dlib distance, SFace cosine) of every same-identity pair, optionally leaving out a fold.
+    pub fn genuine_both(&self, without: Option<i64>) -> Vec<(f32, f32)> {
+        let mut out = Vec::new();
+        for (fold, d) in &self.genuine {
+            if without.is_some() && *fold == without {
+                continue;
+            }
+            let s = self.genuine_second.get(fold).map(Vec::as_slice).unwrap_or(&[]);
+            out.extend(d.iter().zip(s.iter().chain(std::iter::repeat(&f32::NAN))).map(|(a, b)| (*a, *b)));
+        }
+        out
+    }
+
+    /// (dlib distance, SFace cosine) of every cross-identity pair, optionally among the images of
+    /// the folds other than `without` only.
+    pub fn impostor_both(&self, without: Option<i64>) -> Vec<(f32, f32)> {
+        let mut out = Vec::new();
+        for ((a, b), d) in &self.impostor {
+            if without.is_some() && (*a == without || *b == without) {
+                continue;
+            }
+            let s = self.impostor_second.get(&(*a, *b)).map(Vec::as_slice).unwrap_or(&[]);
+            out.extend(d.iter().zip(s.iter().chain(std::iter::repeat(&f32::NAN))).map(|(x, y)| (*x, *y)));
+        }
+        out
     }
 
     /// Every cross-identity pair among the images of the folds other than `fold`.
@@ -591,7 +672,7 @@ pub fn all_pair_scores(scored: &ScoredPairs) -> Result<AllPairScores, FaceError>
     }
     let mut ids: HashMap<&str, u32> = HashMap::new();
     // (source image, identity, fold, embedding)
-    type Entry<'a> = (&'a str, u32, Option<i64>, &'a [f32]);
+    type Entry<'a> = (&'a str, u32, Option<i64>, &'a [f32], Option<&'a [f32]>);
     let (mut probes, mut gallery): (Vec<Entry>, Vec<Entry>) = (Vec::new(), Vec::new());
     let mut keys: Vec<&String> = scored.embeddings.keys().collect();
     keys.sort();
@@ -605,22 +686,35 @@ pub fn all_pair_scores(scored: &ScoredPairs) -> Result<AllPairScores, FaceError>
         })?;
         let next_id = ids.len() as u32;
         let id = *ids.entry(identity).or_insert(next_id);
-        let entry = (rel, id, fold_of.get(rel).copied().flatten(), scored.embeddings[key].0.as_slice());
+        let second = scored.second.get(key).map(|e| e.0.as_slice());
+        let entry =
+            (rel, id, fold_of.get(rel).copied().flatten(), scored.embeddings[key].0.as_slice(), second);
         if doc { probes.push(entry) } else { gallery.push(entry) }
     }
     let mut all = AllPairScores { identities: ids.len(), ..Default::default() };
     let dist = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f32>().sqrt();
+    let with_second = !scored.second.is_empty();
+    let cosine = |a: Option<&[f32]>, b: Option<&[f32]>| match (a, b) {
+        (Some(a), Some(b)) => a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>(),
+        _ => f32::NAN,
+    };
     let add = |all: &mut AllPairScores, a: &Entry, b: &Entry| {
         let d = dist(a.3, b.3);
         if a.1 == b.1 {
             if a.2 == b.2 {
                 all.genuine.entry(a.2).or_default().push(d);
+                if with_second {
+                    all.genuine_second.entry(a.2).or_default().push(cosine(a.4, b.4));
+                }
             } else {
                 all.skipped_cross_fold += 1;
             }
         } else {
             let key = if a.2 <= b.2 { (a.2, b.2) } else { (b.2, a.2) };
             all.impostor.entry(key).or_default().push(d);
+            if with_second {
+                all.impostor_second.entry(key).or_default().push(cosine(a.4, b.4));
+            }
         }
     };
     if scored.document_style {
@@ -808,7 +902,7 @@ fn best_threshold(pairs: &[(f64, bool)]) -> (f64, f64) {
 
 /// TAR at the largest threshold whose impostor rate stays ≤ fmr (strictly below the smallest
 /// impostor when the set is too small to allow even one).
-fn tar_at_fmr(genuine: &[f64], sorted_impostor: &[f64], fmr: f64) -> f64 {
+pub(crate) fn tar_at_fmr(genuine: &[f64], sorted_impostor: &[f64], fmr: f64) -> f64 {
     if genuine.is_empty() || sorted_impostor.is_empty() {
         return 0.0;
     }
@@ -818,7 +912,7 @@ fn tar_at_fmr(genuine: &[f64], sorted_impostor: &[f64], fmr: f64) -> f64 {
 }
 
 /// Equal error rate: where FMR (impostor d ≤ t) meets FNMR (genuine d > t).
-fn eer(genuine: &[f64], impostor: &[f64]) -> f64 {
+pub(crate) fn eer(genuine: &[f64], impostor: &[f64]) -> f64 {
     let mut ts: Vec<f64> = genuine.iter().chain(impostor).copied().filter(|d| d.is_finite()).collect();
     ts.sort_by(f64::total_cmp);
     let mut best = (f64::INFINITY, 1.0);
@@ -952,17 +1046,76 @@ pub fn run(
     let scored = score_pairs(engine, pairs_csv, opts.document_style, out)?;
     let info = engine.model_info();
     let mut s = summarize(&scored, info.threshold_distance);
-    if opts.all_impostors {
-        let all = all_pair_scores(&scored)?;
-        s.all_pairs = Some(all_pairs_summary(&scored, &all, info.threshold_distance, info.target_fmr));
+    let all = if opts.all_impostors { Some(all_pair_scores(&scored)?) } else { None };
+    if let Some(all) = &all {
+        s.all_pairs = Some(all_pairs_summary(&scored, all, info.threshold_distance, info.target_fmr));
     }
-    write_report(&s, pairs_csv, opts.document_style, &info, out)?;
+    write_report_body(&s, pairs_csv, opts.document_style, &info, out)?;
+    let io = |e: std::io::Error| FaceError::Io(e.to_string());
+    let cascade = crate::eval_cascade::report(engine, &scored, all.as_ref(), info.target_fmr)?;
+    if let Some(c) = &cascade {
+        crate::eval_cascade::write_cascade(c, info.target_fmr, out)?;
+    }
+    if let Some(dir) = &opts.plot_dir {
+        let mut name = data_set_name(pairs_csv);
+        if opts.document_style {
+            name.push_str("-document");
+        }
+        match crate::eval_cascade::plot(engine, &scored, all.as_ref(), dir, &name)? {
+            Some(path) => writeln!(out, "DET plot: {}", path.display()),
+            None => writeln!(out, "no DET plot: SFace is not loaded (face_recognizers = \"dlib\")"),
+        }
+        .map_err(io)?;
+    }
+    // With SFace the last line speaks for the configured recognizers: their accuracy and FMR at
+    // the threshold; TAR and EER from the fused score's curve.
+    if let Some(c) = cascade.filter(|c| c.mode != crate::Recognizers::Dlib) {
+        s.accuracy = c.configured.accuracy();
+        s.fmr_at_threshold = c.configured.fmr();
+        let mut sorted = c.fused_impostor.clone();
+        sorted.sort_by(f64::total_cmp);
+        s.tar_at_fmr_0_1 = 100.0 * tar_at_fmr(&c.fused_genuine, &sorted, 0.001);
+        s.eer = 100.0 * eer(&c.fused_genuine, &c.fused_impostor);
+    }
+    write_last_line(&s, out)?;
     Ok(s)
+}
+
+/// `lfw/dev/pairs.csv` -> `lfw-dev`.
+fn data_set_name(pairs_csv: &Path) -> String {
+    let mut dirs: Vec<String> = pairs_csv
+        .parent()
+        .map(|p| p.components().rev().take(2).map(|c| c.as_os_str().to_string_lossy().to_string()).collect())
+        .unwrap_or_default();
+    dirs.reverse();
+    dirs.join("-")
 }
 
 /// Prints a summary; the last line is `accuracy=… tar_at_fmr_0.1=… eer=… detect_fail=…
 /// fmr_at_threshold=…` (the file's impostor pairs, percent).
 pub fn write_report(
+    s: &EvalSummary,
+    pairs_csv: &Path,
+    document_style: bool,
+    info: &crate::ModelInfo,
+    out: &mut dyn Write,
+) -> Result<(), FaceError> {
+    write_report_body(s, pairs_csv, document_style, info, out)?;
+    write_last_line(s, out)
+}
+
+/// `accuracy=… tar_at_fmr_0.1=… eer=… detect_fail=… fmr_at_threshold=…`
+fn write_last_line(s: &EvalSummary, out: &mut dyn Write) -> Result<(), FaceError> {
+    writeln!(
+        out,
+        "accuracy={:.2} tar_at_fmr_0.1={:.2} eer={:.2} detect_fail={} fmr_at_threshold={:.3}",
+        s.accuracy, s.tar_at_fmr_0_1, s.eer, s.detect_fail_images, s.fmr_at_threshold
+    )
+    .map_err(|e| FaceError::Io(e.to_string()))
+}
+
+/// The report without its last line (dlib's figures).
+fn write_report_body(
     s: &EvalSummary,
     pairs_csv: &Path,
     document_style: bool,
@@ -984,7 +1137,7 @@ pub fn write_report(
     .map_err(io)?;
     writeln!(
         out,
-        "configured threshold: distance {:.4} (target FMR {}, calibration {})",
+        "configured dlib threshold: distance {:.4} (target FMR {}, calibration {})",
         s.threshold_distance, info.target_fmr, info.calibration
     )
     .map_err(io)?;
@@ -1028,12 +1181,6 @@ pub fn write_report(
     if let Some(a) = &s.all_pairs {
         write_all_pairs(a, info, out)?;
     }
-    writeln!(
-        out,
-        "accuracy={:.2} tar_at_fmr_0.1={:.2} eer={:.2} detect_fail={} fmr_at_threshold={:.3}",
-        s.accuracy, s.tar_at_fmr_0_1, s.eer, s.detect_fail_images, s.fmr_at_threshold
-    )
-    .map_err(io)?;
     Ok(())
 }
 
@@ -1137,12 +1284,15 @@ mod tests {
                     same,
                     fold: Some(fold),
                     distance: d,
+                    second_cosine: None,
                 })
                 .collect(),
             images: 4,
             detect_failures: vec![],
             ms_per_image: vec![1.0, 3.0, 2.0],
             embeddings: HashMap::new(),
+            second: HashMap::new(),
+            second_cpu_ms: Vec::new(),
             document_style: false,
         }
     }
@@ -1182,6 +1332,7 @@ mod tests {
             same,
             fold: Some(fold),
             distance: None,
+            second_cosine: None,
         };
         let mut s = scored(&[]);
         s.pairs =

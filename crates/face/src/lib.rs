@@ -24,10 +24,14 @@ use serde::Serialize;
 pub mod align;
 pub mod calibration;
 pub mod eval;
+pub mod eval_cascade;
+pub mod fusion;
 pub mod quality;
+pub mod sface;
 pub mod yunet;
 
 pub use calibration::Calibration;
+pub use fusion::Recognizers;
 
 pub const DETECTOR_FILE: &str = "face_detection_yunet_2023mar.onnx";
 pub const RECOGNIZER_FILE: &str = "dlib_face_recognition_resnet_v1.onnx";
@@ -54,6 +58,8 @@ pub struct FaceEngineConfig {
     pub sessions: usize,
     /// Operating point: false-match rate whose distance threshold decides `is_match`.
     pub target_fmr: f64,
+    /// dlib alone, SFace where dlib is unsure (cascade), or both on every pair.
+    pub recognizers: Recognizers,
 }
 
 impl Default for FaceEngineConfig {
@@ -63,6 +69,7 @@ impl Default for FaceEngineConfig {
             intra_threads: 1,
             sessions: 2,
             target_fmr: 0.001,
+            recognizers: Recognizers::Cascade,
         }
     }
 }
@@ -124,7 +131,14 @@ pub struct MatchScore {
     /// Confidence at the distance threshold of the configured false-match rate.
     pub threshold: f32,
     pub is_match: bool,
+    /// The recognizers whose scores decided: dlib alone, or dlib and SFace fused.
+    pub recognizers: &'static [&'static str],
 }
+
+/// `MatchScore::recognizers` when dlib decided alone.
+pub const DLIB_ALONE: &[&str] = &[RECOGNIZER_NAME];
+/// `MatchScore::recognizers` when the fused dlib + SFace score decided.
+pub const DLIB_AND_SFACE: &[&str] = &[RECOGNIZER_NAME, sface::SFACE_NAME];
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -146,6 +160,8 @@ pub struct ModelInfo {
     pub target_fmr: f64,
     pub threshold_distance: f32,
     pub threshold_confidence: f32,
+    /// `cascade`, `dlib` or `fused` (config `face_recognizers`).
+    pub recognizers: Recognizers,
 }
 
 pub struct FaceEngine {
@@ -154,6 +170,11 @@ pub struct FaceEngine {
     calibration: Calibration,
     target_fmr: f64,
     threshold_distance: f32,
+    recognizers: Recognizers,
+    /// Loaded unless `recognizers` is dlib (or for fitting a calibration).
+    second: Option<sface::SFace>,
+    /// The fused threshold and the cascade band at `target_fmr`, unless `recognizers` is dlib.
+    fused_point: Option<fusion::FusedOperatingPoint>,
 }
 
 /// The direction of the component-wise mean of embeddings (all of length [`EMBEDDING_DIM`]),
@@ -199,7 +220,40 @@ impl FaceEngine {
         let detector = pool(DETECTOR_FILE)?;
         let recognizer = pool(RECOGNIZER_FILE)?;
         let threshold_distance = calibration.threshold_for_fmr(cfg.target_fmr);
-        Ok(FaceEngine { detector, recognizer, calibration, target_fmr: cfg.target_fmr, threshold_distance })
+        let (second, fused_point) = match (cfg.recognizers, &calibration.fusion) {
+            (Recognizers::Dlib, _) => (None, None),
+            (_, Some(fusion)) => (
+                Some(sface::SFace::load(&cfg.models_dir, cfg.sessions, cfg.intra_threads)?),
+                Some(fusion.operating_point(cfg.target_fmr)),
+            ),
+            (mode, None) => {
+                return Err(FaceError::Config(format!(
+                    "face_recognizers = \"{}\" needs a calibration with the dlib + SFace fusion; {} has none \
+                     (refit it with `idverify calibrate faces`, or set face_recognizers = \"dlib\")",
+                    mode.as_str(),
+                    calibration.version
+                )));
+            }
+        };
+        Ok(FaceEngine {
+            detector,
+            recognizer,
+            calibration,
+            target_fmr: cfg.target_fmr,
+            threshold_distance,
+            recognizers: cfg.recognizers,
+            second,
+            fused_point,
+        })
+    }
+
+    /// dlib deciding alone, with SFace loaded to embed: what `calibration::fit` needs to fit the
+    /// fusion (whatever the calibration holds).
+    pub fn load_for_calibration(cfg: &FaceEngineConfig) -> Result<FaceEngine, FaceError> {
+        let dlib_only = FaceEngineConfig { recognizers: Recognizers::Dlib, ..cfg.clone() };
+        let mut engine = Self::load_with_calibration(&dlib_only, Calibration::shipped()?)?;
+        engine.second = Some(sface::SFace::load(&cfg.models_dir, cfg.sessions, cfg.intra_threads)?);
+        Ok(engine)
     }
 
     /// All faces, largest first. `image` is already EXIF-oriented RGB.
@@ -342,10 +396,70 @@ impl FaceEngine {
                 confidence: self.calibration.confidence(distance),
                 threshold,
                 is_match: distance <= self.threshold_distance,
+                recognizers: DLIB_ALONE,
             },
             // Mismatched or corrupt embeddings never match.
-            None => MatchScore { distance: f32::MAX, confidence: 0.0, threshold, is_match: false },
+            None => MatchScore {
+                distance: f32::MAX,
+                confidence: 0.0,
+                threshold,
+                is_match: false,
+                recognizers: DLIB_ALONE,
+            },
         }
+    }
+
+    /// Whether dlib's score `dlib` (from [`FaceEngine::compare`]) should be decided by the fused
+    /// score: never with `dlib`, always with `fused`, inside the uncertainty band with `cascade`.
+    pub fn needs_second(&self, dlib: &MatchScore) -> bool {
+        match (&self.fused_point, self.recognizers) {
+            (None, _) | (_, Recognizers::Dlib) => false,
+            (Some(_), Recognizers::Fused) => true,
+            (Some(point), Recognizers::Cascade) => fusion::in_band(point, dlib.distance),
+        }
+    }
+
+    /// SFace's embedding of a detected face (Err when SFace is not loaded).
+    pub fn embed_second(&self, image: &RgbImage, face: &Face) -> Result<Embedding, FaceError> {
+        let sface = self.second.as_ref().ok_or_else(|| FaceError::Config("SFace is not loaded".into()))?;
+        sface.embed(image, face)
+    }
+
+    /// The fused decision for a pair dlib scored as `dlib`, given both faces' SFace embeddings.
+    pub fn fuse(&self, dlib: &MatchScore, a: &Embedding, b: &Embedding) -> MatchScore {
+        let (Some(point), Some(fusion)) = (&self.fused_point, &self.calibration.fusion) else {
+            return dlib.clone();
+        };
+        let threshold = fusion.confidence(point.threshold);
+        match sface::cosine(a, b).filter(|_| dlib.distance.is_finite() && dlib.distance < f32::MAX) {
+            Some(cosine) => {
+                let score = fusion.score(dlib.distance, cosine);
+                MatchScore {
+                    distance: dlib.distance,
+                    confidence: fusion.confidence(score),
+                    threshold,
+                    is_match: score >= point.threshold,
+                    recognizers: DLIB_AND_SFACE,
+                }
+            }
+            None => MatchScore {
+                confidence: 0.0,
+                threshold,
+                is_match: false,
+                recognizers: DLIB_AND_SFACE,
+                ..*dlib
+            },
+        }
+    }
+
+    /// The fused operating point in use (None with `face_recognizers = "dlib"`).
+    pub fn fused_operating_point(&self) -> Option<fusion::FusedOperatingPoint> {
+        self.fused_point
+    }
+
+    /// Whether SFace is loaded (embeds with [`FaceEngine::embed_second`]).
+    pub fn has_second(&self) -> bool {
+        self.second.is_some()
     }
 
     pub fn quality(&self, image: &RgbImage, face: &Face) -> FaceQuality {
@@ -361,6 +475,7 @@ impl FaceEngine {
             target_fmr: self.target_fmr,
             threshold_distance: self.threshold_distance,
             threshold_confidence: self.calibration.confidence(self.threshold_distance),
+            recognizers: self.recognizers,
         }
     }
 

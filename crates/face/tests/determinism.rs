@@ -107,7 +107,13 @@ fn detection_and_embedding_are_the_same_in_every_process() {
     if std::env::var_os(CHILD_ENV).is_none() {
         return assert_same_in_every_process("detection_and_embedding_are_the_same_in_every_process");
     }
-    let cfg = FaceEngineConfig { models_dir, intra_threads: 1, sessions: 1, target_fmr: 0.001 };
+    let cfg = FaceEngineConfig {
+        models_dir,
+        intra_threads: 1,
+        sessions: 1,
+        target_fmr: 0.001,
+        recognizers: idverify_face::Recognizers::Dlib,
+    };
     let engine = FaceEngine::load(&cfg).expect("engine loads");
     for path in sample_images(&dev) {
         let image = image::open(&path).expect("image decodes").to_rgb8();

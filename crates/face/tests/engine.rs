@@ -27,7 +27,13 @@ fn engine() -> Option<&'static FaceEngine> {
                 eprintln!("SKIP: models not found in {} (run scripts/fetch-models.sh)", models_dir.display());
                 return None;
             }
-            let cfg = FaceEngineConfig { models_dir, intra_threads: 1, sessions: 1, target_fmr: 0.001 };
+            let cfg = FaceEngineConfig {
+                models_dir,
+                intra_threads: 1,
+                sessions: 1,
+                target_fmr: 0.001,
+                recognizers: idverify_face::Recognizers::Dlib,
+            };
             Some(FaceEngine::load(&cfg).expect("engine loads"))
         })
         .as_ref()
@@ -185,4 +191,48 @@ fn onnx_recognizer_matches_dlib_reference() {
         // Float weights: only float rounding and the 8-bit chip border separate us from dlib.
         assert!(cosine >= 0.9999 && distance <= 0.015, "cosine {cosine}, distance {distance}");
     }
+}
+
+/// The fused recognizers on the shipped calibration: SFace embeds, the fused score decides and
+/// says so; the cascade leaves clear pairs to dlib.
+#[test]
+fn fused_and_cascade_decisions_name_their_recognizers() {
+    let Some(data) = shared_data() else { return };
+    let models_dir = idverify_testkit::models_dir();
+    if !models_dir.join(idverify_face::sface::SFACE_FILE).is_file() {
+        eprintln!("SKIP: SFace not in {}", models_dir.display());
+        return;
+    }
+    let load = |recognizers| {
+        let cfg = FaceEngineConfig {
+            models_dir: models_dir.clone(),
+            intra_threads: 1,
+            sessions: 1,
+            target_fmr: 0.001,
+            recognizers,
+        };
+        FaceEngine::load(&cfg).expect("engine loads with the shipped fusion")
+    };
+    let fused = load(idverify_face::Recognizers::Fused);
+    let cascade = load(idverify_face::Recognizers::Cascade);
+    let image = |rel: &str| eval::load_oriented_rgb(&data.join(rel)).unwrap();
+    let (a, b, c) = (image(OBAMA_A), image(OBAMA_B), image(CLOONEY));
+    let face = |img: &RgbImage| fused.detect(img).unwrap().remove(0);
+    let (fa, fb, fc) = (face(&a), face(&b), face(&c));
+    let second = |img: &RgbImage, f: &idverify_face::Face| fused.embed_second(img, f).unwrap();
+    let (sa, sb, sc) = (second(&a, &fa), second(&b, &fb), second(&c, &fc));
+    let dlib_same = fused.compare(&fused.embed(&a, &fa).unwrap(), &fused.embed(&b, &fb).unwrap());
+    let dlib_diff = fused.compare(&fused.embed(&a, &fa).unwrap(), &fused.embed(&c, &fc).unwrap());
+    assert!(fused.needs_second(&dlib_same) && fused.needs_second(&dlib_diff));
+    let same = fused.fuse(&dlib_same, &sa, &sb);
+    let diff = fused.fuse(&dlib_diff, &sa, &sc);
+    eprintln!(
+        "fused: same {:.1} %, different {:.1} % (threshold {:.1} %)",
+        same.confidence, diff.confidence, same.threshold
+    );
+    assert!(same.is_match && !diff.is_match);
+    assert!(same.confidence >= same.threshold && diff.confidence < diff.threshold);
+    assert_eq!(same.recognizers, idverify_face::DLIB_AND_SFACE);
+    // Far from dlib's threshold the cascade does not ask SFace.
+    assert!(!cascade.needs_second(&dlib_diff), "impostor at distance {}", dlib_diff.distance);
 }

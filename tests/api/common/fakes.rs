@@ -55,7 +55,30 @@ impl FaceAnalyzer for FakeFaceEngine {
     fn compare(&self, a: &Embedding, b: &Embedding) -> MatchScore {
         let distance = (a.0[0] - b.0[0]).abs();
         let confidence = (1.0 - distance) * 100.0;
-        MatchScore { distance, confidence, threshold: FAKE_THRESHOLD, is_match: confidence >= FAKE_THRESHOLD }
+        MatchScore {
+            distance,
+            confidence,
+            threshold: FAKE_THRESHOLD,
+            is_match: confidence >= FAKE_THRESHOLD,
+            recognizers: idverify_face::DLIB_ALONE,
+        }
+    }
+    /// A fake cascade: "dlib" distances in 0.4..=0.6 go to the fake second recognizer.
+    fn needs_second(&self, dlib: &MatchScore) -> bool {
+        (0.4..=0.6).contains(&dlib.distance)
+    }
+    fn embed_second(&self, image: &RgbImage, face: &Face) -> Result<Embedding, EngineFailure> {
+        self.embed(image, face)
+    }
+    /// Accepts up to distance 0.55, where "dlib" alone stops at 0.5.
+    fn fuse(&self, dlib: &MatchScore, a: &Embedding, b: &Embedding) -> MatchScore {
+        let is_match = (a.0[0] - b.0[0]).abs() <= 0.55;
+        MatchScore {
+            confidence: if is_match { 75.0 } else { 25.0 },
+            is_match,
+            recognizers: idverify_face::DLIB_AND_SFACE,
+            ..dlib.clone()
+        }
     }
     fn quality(&self, _image: &RgbImage, face: &Face) -> FaceQuality {
         FaceQuality {
@@ -75,6 +98,7 @@ impl FaceAnalyzer for FakeFaceEngine {
             target_fmr: 0.001,
             threshold_distance: 0.5,
             threshold_confidence: FAKE_THRESHOLD,
+            recognizers: idverify_face::Recognizers::Dlib,
         }
     }
 }
