@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod processes;
+
 /// The workspace root, found at run time from the package being run.
 ///
 /// Cargo sets `CARGO_MANIFEST_DIR` to that package's directory when it runs a test, bench or
