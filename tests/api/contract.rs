@@ -149,7 +149,7 @@ async fn single_endpoints() {
 
     let r = app.post_json("/v1/document/scan", json!({"documentImage": b64(&document_png(1))})).await;
     assert_eq!(r.json["document"]["documentNumber"], FAKE_DOC_NUMBER);
-    assert_eq!(app.balance().await, 1000 - 4, "single endpoints cost 1 token each");
+    assert_eq!(app.balance().await, 1000 - 5, "single endpoints cost 1 token each");
 }
 
 #[tokio::test]
