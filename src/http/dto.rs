@@ -1,11 +1,16 @@
 //! The JSON contract: response bodies (camelCase, confidences 0 to 100, ISO 8601 dates, absent
-//! values as `null`) and the request schemas shown in the OpenAPI document.
+//! values as `null`, so every `Option` field is present and the OpenAPI document marks it
+//! required; one that is skipped instead says `#[schema(nullable = false)]`). The request schemas
+//! of the document are in `requests.rs`.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::vocabulary::{
+    BlockErrorCode, CheckName, DocumentReason, DocumentSource, DocumentTypeName, QualityReason, VerdictReason,
+};
 use crate::engines::{BlockCode, BlockError, DocumentScan, Face, FaceQuality, ModelInfo};
 use crate::verdict::round2;
 use crate::verify::{DetectionOutcome, ImageSlot, MatchOutcome, VerifyOutcome};
@@ -27,6 +32,7 @@ impl ImageSlot {
 #[serde(rename_all = "camelCase")]
 pub struct BlockErrorDto {
     /// Stable code, e.g. `no_face_detected`, `mrz_unreadable`, `portrait_not_found`.
+    #[schema(value_type = BlockErrorCode)]
     pub code: String,
     pub message: String,
 }
@@ -55,6 +61,7 @@ fn no_face_error(slot: ImageSlot) -> BlockError {
 #[serde(rename_all = "camelCase")]
 pub struct CheckDto {
     /// e.g. `document_number_check_digit`, `composite_check_digit`, `not_expired`, `minimum_age`.
+    #[schema(value_type = CheckName)]
     pub name: String,
     pub passed: bool,
 }
@@ -63,11 +70,13 @@ pub struct CheckDto {
 #[serde(rename_all = "camelCase")]
 pub struct DocumentBlock {
     /// `passport`, `drivers_license`, `national_id` or `visa`; null when nothing was read.
+    #[schema(value_type = Option<DocumentTypeName>)]
     pub document_type: Option<String>,
     pub full_name: Option<String>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     /// YYYY-MM-DD
+    #[schema(format = Date)]
     pub date_of_birth: Option<String>,
     /// As printed: M, F or X.
     pub gender: Option<String>,
@@ -75,6 +84,7 @@ pub struct DocumentBlock {
     pub nationality: Option<String>,
     pub document_number: Option<String>,
     /// YYYY-MM-DD
+    #[schema(format = Date)]
     pub expiration_date: Option<String>,
     /// ICAO 9303 alpha-3 code (MRZ) or jurisdiction (AAMVA).
     pub issuing_country: Option<String>,
@@ -82,11 +92,13 @@ pub struct DocumentBlock {
     /// 0 to 100.
     pub confidence: f32,
     /// Where the fields were read: `mrz_td1`, `mrz_td2`, `mrz_td3`, `mrz_mrva`, `mrz_mrvb`, `pdf417_aamva`.
+    #[schema(value_type = Option<DocumentSource>)]
     pub source: Option<String>,
     /// True when every check passed (check digits, not expired, minimum age if configured).
     pub checks_passed: bool,
     pub checks: Vec<CheckDto>,
     /// Reason codes that lowered confidence or failed checks, e.g. `name_uncertain`, `expired`.
+    #[schema(value_type = Vec<DocumentReason>)]
     pub reasons: Vec<String>,
     pub error: Option<BlockErrorDto>,
 }
@@ -176,6 +188,7 @@ pub struct QualityDto {
     pub yaw_degrees: f32,
     pub roll_degrees: f32,
     /// e.g. `face_too_small`, `blurry`, `too_dark`, `too_bright`, `pose_yaw`, `pose_roll`.
+    #[schema(value_type = Vec<QualityReason>)]
     pub reasons: Vec<String>,
 }
 
@@ -201,8 +214,9 @@ pub struct FaceDetectionBlock {
     pub face_count: usize,
     /// Quality of the largest face.
     pub quality: Option<QualityDto>,
-    /// Every face, largest first (face/detect only).
+    /// Every face, largest first (face/detect only; absent elsewhere).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub faces: Option<Vec<FaceDto>>,
     pub error: Option<BlockErrorDto>,
 }
@@ -298,6 +312,7 @@ pub struct VerifyResponse {
     /// 0.4 × document + 0.2 × faceDetection + 0.4 × faceMatch confidence; failed blocks count 0.
     pub overall_confidence: f32,
     /// Why `verified` is false, e.g. `document_checks_failed`, `faces_do_not_match`.
+    #[schema(value_type = Vec<VerdictReason>)]
     pub reasons: Vec<String>,
 }
 
@@ -372,6 +387,7 @@ pub struct UploadResponse {
     /// Pass this `s3://bucket/key` reference as an image field of a later request.
     pub uri: String,
     /// RFC 3339 time after which the URL is refused.
+    #[schema(format = DateTime)]
     pub expires_at: String,
 }
 
@@ -387,42 +403,6 @@ pub struct ReadyResponse {
     pub database: bool,
     /// null when S3 is not configured.
     pub objects: Option<bool>,
-}
-
-/// JSON request for `POST /v1/identity/verify` (multipart/form-data takes the same field names,
-/// each image as a file part or a text field).
-#[derive(Debug, ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-pub struct VerifyRequest {
-    /// Base64 / base64url image (optionally with a `data:image/...;base64,` prefix) or `s3://bucket/key`.
-    pub document_image: String,
-    /// Base64 / base64url selfie or `s3://bucket/key`.
-    pub face_image: String,
-    /// `passport`, `drivers_license`, `national_id` or `auto` (default).
-    pub document_type: Option<String>,
-}
-
-#[derive(Debug, ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-pub struct ScanRequest {
-    pub document_image: String,
-    pub document_type: Option<String>,
-}
-
-#[derive(Debug, ToSchema)]
-#[allow(dead_code)]
-pub struct DetectRequest {
-    pub image: String,
-}
-
-#[derive(Debug, ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-pub struct CompareRequest {
-    pub source_image: String,
-    pub target_image: String,
 }
 
 #[derive(Debug, serde::Deserialize, ToSchema)]
