@@ -2,7 +2,8 @@
 # schemathesis against the real server with the real models: every check (positive data
 # acceptance included), examples + coverage + fuzzing phases, bounded by --max-examples so that the
 # run takes about 2 minutes on 2 cores. 0 failures or it fails. Positive cases carry real images
-# (tests/schemathesis/hooks.py says why).
+# (tests/schemathesis/hooks.py says why). POST /v1/uploads is left out: without S3 configured it
+# answers 400 s3_not_configured to every request (the curl smoke test covers it with S3).
 # Usage: scripts/schemathesis.sh PATH/TO/idverify [MAX_EXAMPLES]
 set -euo pipefail
 
@@ -33,13 +34,15 @@ echo "schemathesis $SCHEMATHESIS_VERSION, --max-examples $MAX_EXAMPLES"
 set +e
 (cd "$WORK" && "$(dirname "$CONTRACT_PY")/schemathesis" run "$URL/openapi.json" --url "$URL" \
     --checks all --mode all --phases examples,coverage,fuzzing --max-examples "$MAX_EXAMPLES" \
-    --workers 1 --seed 1 --generation-database none -H "x-api-key: $KEY" --no-color \
+    --exclude-path /v1/uploads --workers 1 --seed 1 --generation-database none -H "x-api-key: $KEY" --no-color \
     --report ndjson --report-dir "$WORK/report" >"$WORK/schemathesis.log" 2>&1)
 status=$?
 set -e
 if [[ $status -ne 0 ]]; then
-    cat "$WORK/schemathesis.log"
+    grep -a -E "^_{5,} |^- ST|Invalid component|^\[[0-9]{3}\]" "$WORK/schemathesis.log" | cut -c1-300
+    sed -n '/= SUMMARY =/,$p' "$WORK/schemathesis.log"
     echo "FAIL: schemathesis exit $status"
     exit 1
 fi
-tail -n 25 "$WORK/schemathesis.log"
+# The summary only: failure details hold whole image bodies.
+sed -n '/= SUMMARY =/,$p' "$WORK/schemathesis.log"

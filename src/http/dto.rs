@@ -9,7 +9,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::vocabulary::{
-    BlockErrorCode, CheckName, DocumentReason, DocumentSource, DocumentTypeName, QualityReason, VerdictReason,
+    BlockErrorCode, CheckName, DocumentReason, DocumentSource, DocumentTypeName, QualityReason, UploadContentType,
+    VerdictReason,
 };
 use crate::engines::{BlockCode, BlockError, DocumentScan, Face, FaceQuality, ModelInfo};
 use crate::verdict::round2;
@@ -408,6 +409,7 @@ pub struct ReadyResponse {
 #[derive(Debug, serde::Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UploadRequest {
-    /// `image/jpeg`, `image/png` or `image/webp`.
+    /// `image/jpeg` (the default), `image/png` or `image/webp`.
+    #[schema(value_type = UploadContentType, required = false)]
     pub content_type: String,
 }

@@ -37,6 +37,7 @@ macro_rules! vocabulary {
 }
 
 pub const REQUESTED_DOCUMENT_TYPES: &[&str] = &["auto", "passport", "drivers_license", "national_id"];
+pub const UPLOAD_CONTENT_TYPES: &[&str] = &["image/jpeg", "image/png", "image/webp"];
 pub const DOCUMENT_TYPES: &[&str] = &["passport", "drivers_license", "national_id", "visa"];
 pub const DOCUMENT_SOURCES: &[&str] = &["mrz_td1", "mrz_td2", "mrz_td3", "mrz_mrva", "mrz_mrvb", "pdf417_aamva"];
 pub const CHECK_NAMES: &[&str] = &[
@@ -68,6 +69,10 @@ vocabulary! {
     /// `auto` (the default) reads whatever is found; another value also checks that the document
     /// is of that type (`document_type_mismatch` otherwise).
     RequestedDocumentType = REQUESTED_DOCUMENT_TYPES
+}
+vocabulary! {
+    /// The content type the upload will be PUT with.
+    UploadContentType = UPLOAD_CONTENT_TYPES
 }
 vocabulary! {
     /// The type of the document read.
