@@ -55,10 +55,11 @@ capture 403-s3_key_forbidden "${H[@]}" -F "image=s3://" "$URL/v1/face/detect"
 # 409: the same key while the first request still runs.
 curl -sS -o /dev/null "${H[@]}" -H 'Idempotency-Key: examples-409' -F "documentImage=@$DOC" -F "faceImage=@$FACE_A" \
     "$URL/v1/identity/verify" &
+FIRST=$!
 sleep 0.3
 capture 409-idempotency_in_progress "${H[@]}" -H 'Idempotency-Key: examples-409' -F "documentImage=@$DOC" \
     -F "faceImage=@$FACE_A" "$URL/v1/identity/verify"
-wait
+wait "$FIRST"
 # 422: the same key with another image.
 capture first "${H[@]}" -H 'Idempotency-Key: examples-422' -F "image=@$FACE_A" "$URL/v1/face/detect"
 capture 422-idempotency_key_reused "${H[@]}" -H 'Idempotency-Key: examples-422' -F "image=@$FACE_B" "$URL/v1/face/detect"

@@ -9,8 +9,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::vocabulary::{
-    BlockErrorCode, CheckName, DocumentReason, DocumentSource, DocumentTypeName, QualityReason, UploadContentType,
-    VerdictReason,
+    BlockErrorCode, CheckName, DocumentReason, DocumentSource, DocumentTypeName, QualityReason,
+    UploadContentType, VerdictReason,
 };
 use crate::engines::{BlockCode, BlockError, DocumentScan, Face, FaceQuality, ModelInfo};
 use crate::verdict::round2;

@@ -106,7 +106,9 @@ fn require_null_valued_fields(schemas: &mut Map<String, Value>) {
 fn is_nullable(property: &Value) -> bool {
     let null_type = |t: &Value| t == "null" || t.as_array().is_some_and(|a| a.iter().any(|t| t == "null"));
     property.get("type").is_some_and(null_type)
-        || property["oneOf"].as_array().is_some_and(|a| a.iter().any(|s| s.get("type").is_some_and(null_type)))
+        || property["oneOf"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|s| s.get("type").is_some_and(null_type)))
 }
 
 /// `{Name}Error` → `{Name}ErrorDetail` → `{Name}ErrorCode` (the codes this status can carry).
@@ -155,7 +157,11 @@ fn add_tenant_parameters(operation: &mut Value) {
             "schema": {"type": "string"}
         }),
     ];
-    let list = operation.as_object_mut().expect("an operation is an object").entry("parameters").or_insert(json!([]));
+    let list = operation
+        .as_object_mut()
+        .expect("an operation is an object")
+        .entry("parameters")
+        .or_insert(json!([]));
     list.as_array_mut().expect("parameters are a list").extend(parameters);
 }
 
@@ -199,7 +205,9 @@ fn error_examples(captured: &Value, status: u16) -> Option<Value> {
     }
     let errors = match status {
         500 => vec![ApiError::Internal],
-        503 => vec![ApiError::Overloaded { retry_after: 1 }, ApiError::DependencyUnavailable, ApiError::Timeout],
+        503 => {
+            vec![ApiError::Overloaded { retry_after: 1 }, ApiError::DependencyUnavailable, ApiError::Timeout]
+        }
         _ => return None,
     };
     let mut examples = Map::new();
@@ -214,9 +222,7 @@ fn error_examples(captured: &Value, status: u16) -> Option<Value> {
 }
 
 fn add_response_headers(response: &mut Value, status: &str, tenant: bool) {
-    let integer = |description: &str, required: bool| {
-        json!({"description": description, "required": required, "schema": {"type": "integer", "minimum": 0}})
-    };
+    let integer = |description: &str, required: bool| json!({"description": description, "required": required, "schema": {"type": "integer", "minimum": 0}});
     let mut headers = Map::new();
     headers.insert(
         "x-request-id".into(),
@@ -228,7 +234,8 @@ fn add_response_headers(response: &mut Value, status: &str, tenant: bool) {
     if tenant && status != "401" {
         let required = !matches!(status, "500" | "503");
         headers.insert("RateLimit-Limit".into(), integer("Requests allowed in a burst.", required));
-        headers.insert("RateLimit-Remaining".into(), integer("Requests left in the current burst.", required));
+        headers
+            .insert("RateLimit-Remaining".into(), integer("Requests left in the current burst.", required));
         headers.insert("RateLimit-Reset".into(), integer("Seconds until the burst is full again.", required));
     }
     if tenant && matches!(status, "409" | "429" | "503") {

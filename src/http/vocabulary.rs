@@ -4,8 +4,8 @@
 
 use std::borrow::Cow;
 
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 /// A string schema with a closed set of values, as a named component.
 fn string_enum(description: &str, values: &[&str]) -> RefOr<Schema> {
@@ -39,7 +39,8 @@ macro_rules! vocabulary {
 pub const REQUESTED_DOCUMENT_TYPES: &[&str] = &["auto", "passport", "drivers_license", "national_id"];
 pub const UPLOAD_CONTENT_TYPES: &[&str] = &["image/jpeg", "image/png", "image/webp"];
 pub const DOCUMENT_TYPES: &[&str] = &["passport", "drivers_license", "national_id", "visa"];
-pub const DOCUMENT_SOURCES: &[&str] = &["mrz_td1", "mrz_td2", "mrz_td3", "mrz_mrva", "mrz_mrvb", "pdf417_aamva"];
+pub const DOCUMENT_SOURCES: &[&str] =
+    &["mrz_td1", "mrz_td2", "mrz_td3", "mrz_mrva", "mrz_mrvb", "pdf417_aamva"];
 pub const CHECK_NAMES: &[&str] = &[
     "document_number_check_digit",
     "birth_date_check_digit",
@@ -53,9 +54,15 @@ pub const CHECK_NAMES: &[&str] = &[
 ];
 pub const DOCUMENT_REASONS: &[&str] =
     &["check_digit_failed", "expired", "low_recognition_confidence", "name_uncertain", "below_minimum_age"];
-pub const QUALITY_REASONS: &[&str] = &["face_too_small", "blurry", "too_dark", "too_bright", "pose_yaw", "pose_roll"];
-pub const VERDICT_REASONS: &[&str] =
-    &["document_not_read", "document_checks_failed", "no_face_detected", "faces_not_compared", "faces_do_not_match"];
+pub const QUALITY_REASONS: &[&str] =
+    &["face_too_small", "blurry", "too_dark", "too_bright", "pose_yaw", "pose_roll"];
+pub const VERDICT_REASONS: &[&str] = &[
+    "document_not_read",
+    "document_checks_failed",
+    "no_face_detected",
+    "faces_not_compared",
+    "faces_do_not_match",
+];
 pub const BLOCK_ERROR_CODES: &[&str] = &[
     "no_document_found",
     "mrz_unreadable",

@@ -49,7 +49,8 @@ fn openapi_is_3_1_and_lists_every_endpoint() {
     }
 }
 
-const IMAGE_OPERATIONS: [&str; 4] = ["/v1/identity/verify", "/v1/document/scan", "/v1/face/detect", "/v1/face/compare"];
+const IMAGE_OPERATIONS: [&str; 4] =
+    ["/v1/identity/verify", "/v1/document/scan", "/v1/face/detect", "/v1/face/compare"];
 
 #[test]
 fn image_operations_take_binary_parts_or_json_strings_and_share_the_tenant_contract() {
@@ -75,7 +76,10 @@ fn image_operations_take_binary_parts_or_json_strings_and_share_the_tenant_contr
         for status in ["200", "400", "401", "402", "403", "409", "422", "429", "500", "503"] {
             let response = &operation["responses"][status];
             assert_eq!(response["headers"]["x-request-id"]["required"], true, "{path} {status}");
-            assert!(response["content"]["application/json"]["examples"].is_object(), "{path} {status} example");
+            assert!(
+                response["content"]["application/json"]["examples"].is_object(),
+                "{path} {status} example"
+            );
         }
         for status in ["409", "429", "503"] {
             assert_eq!(operation["responses"][status]["headers"]["Retry-After"]["required"], true);
@@ -325,7 +329,9 @@ fn validate(doc: &Value, value: &Value, schema: &Value, at: &str) -> Result<(), 
 fn the_readme_shows_the_client_examples_the_suite_runs() {
     let root = idverify_testkit::workspace_root();
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    for (fence, path) in [("python", "examples/python/verify.py"), ("typescript", "examples/typescript/verify.ts")] {
+    for (fence, path) in
+        [("python", "examples/python/verify.py"), ("typescript", "examples/typescript/verify.ts")]
+    {
         let code = std::fs::read_to_string(root.join(path)).unwrap();
         assert!(
             readme.contains(&format!("```{fence}\n{code}```")),
