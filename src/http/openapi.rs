@@ -47,7 +47,7 @@ pub fn document() -> Value {
 /// Real answers of the server, by operation id and by status (see the module doc).
 const EXAMPLES: &str = include_str!("openapi_examples.json");
 
-/// The error statuses a tenant operation can answer; 403 only where an image may be an S3 key.
+/// The error statuses a tenant operation can answer (see `finish` for which apply to which).
 const TENANT_ERRORS: [u16; 9] = [400, 401, 402, 403, 409, 422, 429, 500, 503];
 
 fn finish(mut doc: Value) -> Value {
@@ -64,16 +64,22 @@ fn finish(mut doc: Value) -> Value {
             "description": "The organization's API key (`idverify org create` prints one)."}
     });
     for item in doc["paths"].as_object_mut().expect("the document has paths").values_mut() {
-        for operation in item.as_object_mut().expect("a path item is an object").values_mut() {
+        for (method, operation) in item.as_object_mut().expect("a path item is an object").iter_mut() {
             let id = operation["operationId"].as_str().unwrap_or_default().to_string();
             let tenant = operation.get("security").is_some();
+            // A tenant GET (no body) takes no Idempotency-Key and has no 400, 402, 403, 409 or 422.
+            let post = method == "post";
             if tenant {
-                add_tenant_parameters(operation);
-                add_error_responses(operation, &examples, id != "create_upload");
+                add_tenant_parameters(operation, post);
+                add_error_responses(operation, &examples, |status| match status {
+                    403 => post && id != "create_upload",
+                    400 | 402 | 409 | 422 => post,
+                    _ => true,
+                });
             }
             let responses = operation["responses"].as_object_mut().expect("an operation has responses");
             for (status, response) in responses.iter_mut() {
-                add_response_headers(response, status, tenant);
+                add_response_headers(response, status, tenant, tenant && post);
             }
             if let Some(example) = examples.get(&id).and_then(|e| e.get("200")) {
                 operation["responses"]["200"]["content"]["application/json"]["examples"] = example.clone();
@@ -140,8 +146,8 @@ fn add_error_schemas(schemas: &mut Map<String, Value>, name: &str, codes: &[&str
     );
 }
 
-fn add_tenant_parameters(operation: &mut Value) {
-    let parameters = [
+fn add_tenant_parameters(operation: &mut Value, idempotent: bool) {
+    let mut parameters = vec![
         json!({
             "name": "Idempotency-Key", "in": "header", "required": false,
             "description": "Makes retries safe: a request with the same meaning (route, field names, \
@@ -157,6 +163,9 @@ fn add_tenant_parameters(operation: &mut Value) {
             "schema": {"type": "string"}
         }),
     ];
+    if !idempotent {
+        parameters.remove(0);
+    }
     let list = operation
         .as_object_mut()
         .expect("an operation is an object")
@@ -165,10 +174,10 @@ fn add_tenant_parameters(operation: &mut Value) {
     list.as_array_mut().expect("parameters are a list").extend(parameters);
 }
 
-fn add_error_responses(operation: &mut Value, examples: &Value, reads_images: bool) {
+fn add_error_responses(operation: &mut Value, examples: &Value, applies: impl Fn(u16) -> bool) {
     let responses = operation["responses"].as_object_mut().expect("an operation has responses");
     for status in TENANT_ERRORS {
-        if status == 403 && !reads_images {
+        if !applies(status) {
             continue;
         }
         let name = ERROR_CODES.iter().find(|(s, _, _)| *s == status).map(|(_, n, _)| *n).unwrap_or_default();
@@ -221,7 +230,7 @@ fn error_examples(captured: &Value, status: u16) -> Option<Value> {
     Some(Value::Object(examples))
 }
 
-fn add_response_headers(response: &mut Value, status: &str, tenant: bool) {
+fn add_response_headers(response: &mut Value, status: &str, tenant: bool, idempotent: bool) {
     let integer = |description: &str, required: bool| json!({"description": description, "required": required, "schema": {"type": "integer", "minimum": 0}});
     let mut headers = Map::new();
     headers.insert(
@@ -241,7 +250,7 @@ fn add_response_headers(response: &mut Value, status: &str, tenant: bool) {
     if tenant && matches!(status, "409" | "429" | "503") {
         headers.insert("Retry-After".into(), integer("Seconds to wait before retrying.", true));
     }
-    if tenant && status == "200" {
+    if idempotent && status == "200" {
         headers.insert(
             "idempotent-replayed".into(),
             json!({"description": "`true` on an answer replayed for a repeated `Idempotency-Key`.",

@@ -7,9 +7,11 @@ its cases without that hook (its binary parts are a 1x1 PNG, below the server's 
 just before a positive case is sent (`before_call`). schemathesis re-checks a body changed there
 and cannot check one holding binary, so after swapping a binary part the body is recorded as
 checked (through schemathesis 4.32's case metadata; the version is pinned). A value that does not
-fit is left as generated, so negative cases stay negative. Every Idempotency-Key that fits its pattern is made unique: the same key on two
-different generated bodies is rightly refused with 422 `idempotency_key_reused`, which is the
-server keeping its promise, not refusing valid data.
+fit is left as generated, so negative cases stay negative.
+
+Every Idempotency-Key that fits its pattern is made unique: the same key on two different
+generated bodies is rightly refused with 422 `idempotency_key_reused`, which is the server keeping
+its promise, not refusing valid data.
 """
 
 import base64
