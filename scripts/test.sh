@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite (`make test`): lint, every crate's tests against real SQLite, a throwaway
-# PostgreSQL and a throwaway SeaweedFS (S3), real-model tests, short fuzz runs, the curl smoke test
-# against the real binary, and the Dockerfile lint. Starts and cleans up everything it needs.
+# PostgreSQL and a throwaway SeaweedFS (S3), real-model tests, short fuzz runs, the curl smoke test,
+# generated Python and TypeScript clients and schemathesis against the real binary, and the
+# Dockerfile lint. Starts and cleans up everything it needs.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -57,6 +58,12 @@ bash tests/curl/smoke.sh "$TARGET/debug/idverify"
 
 step "SIGKILL: the charges of unanswered requests are refunded by a restarted replica's sweep"
 bash tests/curl/sigkill.sh "$TARGET/debug/idverify"
+
+step "generated clients against the real binary (Python, TypeScript)"
+bash scripts/contract-clients.sh "$TARGET/debug/idverify"
+
+step "schemathesis against the real binary"
+bash scripts/schemathesis.sh "$TARGET/debug/idverify"
 
 step "Dockerfile lint"
 if [[ ! -x "$CACHE/venv-lint/bin/hadolint" ]]; then

@@ -1,11 +1,17 @@
 //! The JSON contract: response bodies (camelCase, confidences 0 to 100, ISO 8601 dates, absent
-//! values as `null`) and the request schemas shown in the OpenAPI document.
+//! values as `null`, so every `Option` field is present and the OpenAPI document marks it
+//! required; one that is skipped instead says `#[schema(nullable = false)]`). The request schemas
+//! of the document are in `requests.rs`.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::vocabulary::{
+    BlockErrorCode, CheckName, DocumentReason, DocumentSource, DocumentTypeName, QualityReason,
+    UploadContentType, VerdictReason,
+};
 use crate::engines::{
     BlockCode, BlockError, DocumentField, DocumentScan, Face, FaceQuality, FieldConfidence, ModelInfo,
 };
@@ -29,6 +35,7 @@ impl ImageSlot {
 #[serde(rename_all = "camelCase")]
 pub struct BlockErrorDto {
     /// Stable code, e.g. `no_face_detected`, `mrz_unreadable`, `portrait_not_found`.
+    #[schema(value_type = BlockErrorCode)]
     pub code: String,
     pub message: String,
 }
@@ -57,6 +64,7 @@ fn no_face_error(slot: ImageSlot) -> BlockError {
 #[serde(rename_all = "camelCase")]
 pub struct CheckDto {
     /// e.g. `document_number_check_digit`, `composite_check_digit`, `not_expired`, `minimum_age`.
+    #[schema(value_type = CheckName)]
     pub name: String,
     pub passed: bool,
 }
@@ -65,6 +73,7 @@ pub struct CheckDto {
 #[serde(rename_all = "camelCase")]
 pub struct DocumentBlock {
     /// `passport`, `drivers_license`, `national_id` or `visa`; null when nothing was read.
+    #[schema(value_type = Option<DocumentTypeName>)]
     pub document_type: Option<String>,
     pub full_name: Option<String>,
     pub first_name: Option<String>,
@@ -72,6 +81,7 @@ pub struct DocumentBlock {
     pub middle_name: Option<String>,
     pub last_name: Option<String>,
     /// YYYY-MM-DD
+    #[schema(format = Date)]
     pub date_of_birth: Option<String>,
     /// As printed: M, F or X.
     pub gender: Option<String>,
@@ -79,6 +89,7 @@ pub struct DocumentBlock {
     pub nationality: Option<String>,
     pub document_number: Option<String>,
     /// YYYY-MM-DD
+    #[schema(format = Date)]
     pub expiration_date: Option<String>,
     /// YYYY-MM-DD; AAMVA barcodes only (an MRZ has no issue date).
     pub issue_date: Option<String>,
@@ -90,11 +101,13 @@ pub struct DocumentBlock {
     /// 0 to 100 for each field that was read, keyed by the field's name above.
     pub field_confidence: FieldConfidenceDto,
     /// Where the fields were read: `mrz_td1`, `mrz_td2`, `mrz_td3`, `mrz_mrva`, `mrz_mrvb`, `pdf417_aamva`.
+    #[schema(value_type = Option<DocumentSource>)]
     pub source: Option<String>,
     /// Exactly: every entry of `checks` passed (and there is at least one).
     pub checks_passed: bool,
     pub checks: Vec<CheckDto>,
     /// Reason codes that lowered confidence or failed checks, e.g. `name_uncertain`, `expired`.
+    #[schema(value_type = Vec<DocumentReason>)]
     pub reasons: Vec<String>,
     pub error: Option<BlockErrorDto>,
 }
@@ -137,28 +150,40 @@ impl DocumentBlock {
 #[serde(rename_all = "camelCase")]
 pub struct FieldConfidenceDto {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub full_name: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub first_name: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub middle_name: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub last_name: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub date_of_birth: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub gender: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub nationality: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub document_number: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub expiration_date: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub issue_date: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub issuing_country: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub address: Option<f32>,
 }
 
@@ -241,6 +266,7 @@ pub struct QualityDto {
     pub yaw_degrees: f32,
     pub roll_degrees: f32,
     /// e.g. `face_too_small`, `blurry`, `too_dark`, `too_bright`, `pose_yaw`, `pose_roll`.
+    #[schema(value_type = Vec<QualityReason>)]
     pub reasons: Vec<String>,
 }
 
@@ -266,8 +292,9 @@ pub struct FaceDetectionBlock {
     pub face_count: usize,
     /// Quality of the largest face.
     pub quality: Option<QualityDto>,
-    /// Every face, largest first (face/detect only).
+    /// Every face, largest first (face/detect only; absent elsewhere).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub faces: Option<Vec<FaceDto>>,
     pub error: Option<BlockErrorDto>,
 }
@@ -368,6 +395,7 @@ pub struct VerifyResponse {
     /// 0.4 × document + 0.2 × faceDetection + 0.4 × faceMatch confidence; failed blocks count 0.
     pub overall_confidence: f32,
     /// Why `verified` is false, e.g. `document_checks_failed`, `faces_do_not_match`.
+    #[schema(value_type = Vec<VerdictReason>)]
     pub reasons: Vec<String>,
 }
 
@@ -454,6 +482,7 @@ pub struct UploadResponse {
     /// Pass this `s3://bucket/key` reference as an image field of a later request.
     pub uri: String,
     /// RFC 3339 time after which the URL is refused.
+    #[schema(format = DateTime)]
     pub expires_at: String,
 }
 
@@ -471,46 +500,11 @@ pub struct ReadyResponse {
     pub objects: Option<bool>,
 }
 
-/// JSON request for `POST /v1/identity/verify` (multipart/form-data takes the same field names,
-/// each image as a file part or a text field).
-#[derive(Debug, ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-pub struct VerifyRequest {
-    /// Base64 / base64url image (optionally with a `data:image/...;base64,` prefix) or `s3://bucket/key`.
-    pub document_image: String,
-    /// Base64 / base64url selfie or `s3://bucket/key`.
-    pub face_image: String,
-    /// `passport`, `drivers_license`, `national_id` or `auto` (default).
-    pub document_type: Option<String>,
-}
-
-#[derive(Debug, ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-pub struct ScanRequest {
-    pub document_image: String,
-    pub document_type: Option<String>,
-}
-
-#[derive(Debug, ToSchema)]
-#[allow(dead_code)]
-pub struct DetectRequest {
-    pub image: String,
-}
-
-#[derive(Debug, ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-pub struct CompareRequest {
-    pub source_image: String,
-    pub target_image: String,
-}
-
 #[derive(Debug, serde::Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UploadRequest {
-    /// `image/jpeg`, `image/png` or `image/webp`.
+    /// `image/jpeg` (the default), `image/png` or `image/webp`.
+    #[schema(value_type = UploadContentType, required = false)]
     pub content_type: String,
 }
 

@@ -12,8 +12,9 @@ use super::AppState;
 use super::dto::*;
 use super::input::Fields;
 use super::middleware::Tenant;
+use super::requests::*;
 use crate::engines::RequestedType;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ApiError;
 use crate::telemetry::current_request_id;
 use crate::verify::{ImageSlot, VerifyInput};
 
@@ -28,19 +29,15 @@ fn parse_document_type(value: Option<String>) -> Result<RequestedType, ApiError>
 }
 
 /// Verify an identity: read the document, detect the selfie face, compare it with the portrait.
+// The error responses, header parameters and response headers shared by every `/v1` operation
+// are added in `openapi.rs`.
 #[utoipa::path(
-    post, path = "/v1/identity/verify", tag = "identity",
+    post, path = "/v1/identity/verify", tag = "identity", operation_id = "verify_identity",
     request_body(content(
-        (VerifyRequest = "application/json"),
-        (VerifyRequest = "multipart/form-data")
+        (VerifyMultipartRequest = "multipart/form-data"),
+        (VerifyRequest = "application/json")
     )),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the stored response for 24 h")),
-    responses(
-        (status = 200, body = VerifyResponse, description = "Verdict; block failures are in-band"),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 402, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody),
-        (status = 500, body = ErrorBody), (status = 503, body = ErrorBody),
-    ),
+    responses((status = 200, body = VerifyResponse, description = "The verdict; a block that failed says so in-band (3 tokens).")),
     security(("api_key" = []))
 )]
 pub async fn verify(
@@ -62,11 +59,9 @@ pub async fn verify(
 
 /// Read a document: MRZ (passports, ID cards, visas) or PDF417 barcode (driver's licences).
 #[utoipa::path(
-    post, path = "/v1/document/scan", tag = "document",
-    request_body(content((ScanRequest = "application/json"), (ScanRequest = "multipart/form-data"))),
-    responses((status = 200, body = ScanResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 402, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody),
-        (status = 500, body = ErrorBody), (status = 503, body = ErrorBody)),
+    post, path = "/v1/document/scan", tag = "document", operation_id = "scan_document",
+    request_body(content((ScanMultipartRequest = "multipart/form-data"), (ScanRequest = "application/json"))),
+    responses((status = 200, body = ScanResponse, description = "What was read; a document not read says so in `document.error` (1 token).")),
     security(("api_key" = []))
 )]
 pub async fn scan(
@@ -84,11 +79,9 @@ pub async fn scan(
 
 /// Detect faces: boxes, landmarks, scores, and quality of the largest face.
 #[utoipa::path(
-    post, path = "/v1/face/detect", tag = "face",
-    request_body(content((DetectRequest = "application/json"), (DetectRequest = "multipart/form-data"))),
-    responses((status = 200, body = DetectResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 402, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody),
-        (status = 500, body = ErrorBody), (status = 503, body = ErrorBody)),
+    post, path = "/v1/face/detect", tag = "face", operation_id = "detect_faces",
+    request_body(content((DetectMultipartRequest = "multipart/form-data"), (DetectRequest = "application/json"))),
+    responses((status = 200, body = DetectResponse, description = "Every face found; none is `faceDetected: false` (1 token).")),
     security(("api_key" = []))
 )]
 pub async fn detect(
@@ -108,11 +101,9 @@ pub async fn detect(
 
 /// Compare the largest face of two images, with a calibrated confidence.
 #[utoipa::path(
-    post, path = "/v1/face/compare", tag = "face",
-    request_body(content((CompareRequest = "application/json"), (CompareRequest = "multipart/form-data"))),
-    responses((status = 200, body = CompareResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 402, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody),
-        (status = 500, body = ErrorBody), (status = 503, body = ErrorBody)),
+    post, path = "/v1/face/compare", tag = "face", operation_id = "compare_faces",
+    request_body(content((CompareMultipartRequest = "multipart/form-data"), (CompareRequest = "application/json"))),
+    responses((status = 200, body = CompareResponse, description = "The match; an image without a face says so in `faceMatch.error` (1 token).")),
     security(("api_key" = []))
 )]
 pub async fn compare(
@@ -131,10 +122,9 @@ pub async fn compare(
 
 /// Get a presigned URL to upload an image to S3, for use as `s3://bucket/key` in a later request.
 #[utoipa::path(
-    post, path = "/v1/uploads", tag = "uploads",
+    post, path = "/v1/uploads", tag = "uploads", operation_id = "create_upload",
     request_body(content((UploadRequest = "application/json"))),
-    responses((status = 200, body = UploadResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)),
+    responses((status = 200, body = UploadResponse, description = "A presigned PUT URL; 400 `s3_not_configured` without S3.")),
     security(("api_key" = []))
 )]
 pub async fn create_upload(
@@ -176,9 +166,8 @@ pub async fn create_upload(
 }
 
 /// What this server is: version, models, face operating point, limits and prices. Free of charge.
-#[utoipa::path(get, path = "/v1/info", tag = "info",
-    responses((status = 200, body = InfoResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody),
-        (status = 500, body = ErrorBody), (status = 503, body = ErrorBody)),
+#[utoipa::path(get, path = "/v1/info", tag = "info", operation_id = "server_info",
+    responses((status = 200, body = InfoResponse, description = "What this server is and accepts (free).")),
     security(("api_key" = []))
 )]
 pub async fn info(State(state): State<AppState>, _tenant: Tenant) -> Json<InfoResponse> {
@@ -213,7 +202,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// This document.
-#[utoipa::path(get, path = "/openapi.json", tag = "ops", responses((status = 200, content_type = "application/json", body = Object)))]
+#[utoipa::path(get, path = "/openapi.json", tag = "ops", operation_id = "openapi", responses((status = 200, content_type = "application/json", body = Object)))]
 pub async fn openapi() -> impl IntoResponse {
     Json(super::openapi::document())
 }

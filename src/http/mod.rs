@@ -6,6 +6,8 @@ pub mod handlers;
 pub mod input;
 pub mod middleware;
 pub mod openapi;
+pub mod requests;
+pub mod vocabulary;
 
 use std::sync::Arc;
 
