@@ -12,8 +12,9 @@
 //!    4. [`billing`]: token charge (402), before anything runs;
 //!    5. the handler;
 //!    6. [`billing`] undoes a failed answer (refund, idempotency claim released), or
-//!       [`idempotency`] stores a successful one for replay and [`billing`] captures its charge. A request that ends without an
-//!       answer (deadline, client gone, shutdown) is undone by the billing guard's `drop`.
+//!       [`idempotency`] stores a successful one for replay and [`billing`] captures its charge.
+//!       A request that ends without an answer (deadline, client gone, shutdown) is undone by the
+//!       billing guard's `drop`; one whose process died, by any replica's reservation sweep.
 //!
 //! A refusal in steps 4.1 to 4.4 reads and drops the rest of the body before answering
 //! ([`drain`]), so that the client sees the answer rather than a broken upload.
