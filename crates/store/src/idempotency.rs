@@ -6,13 +6,11 @@ use std::time::Duration;
 
 use sqlx::Row;
 
-use crate::{Store, StoreError, on_backend, org_not_found, require_text};
+use crate::{BeginWrite, Store, StoreError, on_backend, org_not_found, require_text};
 
 /// Idempotency records are kept (and replayed) for this long after the request started.
 pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
 const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
-/// An in-progress record older than this belongs to a worker that died.
-const IN_PROGRESS_STALE_MS: i64 = 10 * 60 * 1000;
 /// How often expired idempotency records are swept (piggy-backed on `idempotency_begin`).
 const PURGE_INTERVAL_MS: i64 = 10 * 60 * 1000;
 
@@ -44,6 +42,7 @@ impl Store {
         org_id: &str,
         key: &str,
         fingerprint: &str,
+        stale_after: Duration,
     ) -> Result<IdempotencyBegin, StoreError> {
         require_text("idempotency key", key)?;
         require_text("request fingerprint", fingerprint)?;
@@ -71,7 +70,7 @@ impl Store {
                 .bind(fingerprint)
                 .bind(now)
                 .bind(now.saturating_add(IDEMPOTENCY_TTL_MS))
-                .bind(now.saturating_sub(IN_PROGRESS_STALE_MS))
+                .bind(now.saturating_sub(i64::try_from(stale_after.as_millis()).unwrap_or(i64::MAX)))
                 .fetch_optional(pool)
                 .await
                 .map_err(StoreError::from)
@@ -125,7 +124,10 @@ impl Store {
         Ok(IdempotencyBegin::InProgress)
     }
 
-    /// Stores the response of a request started with `idempotency_begin`, for replay.
+    /// Stores the response of a request started with `idempotency_begin`, for replay, and in the
+    /// same transaction captures the charge reserved under `response.request_id`: a stored answer
+    /// can always be fetched again with the key, so it counts as delivered. Both or neither, so a
+    /// process that dies here leaves either a paid answer to replay or a refund and a key to retry.
     /// `NotFound` if this caller no longer holds the key (abandoned, expired or taken over).
     pub async fn idempotency_complete(
         &self,
@@ -134,6 +136,7 @@ impl Store {
         response: &StoredResponse,
     ) -> Result<(), StoreError> {
         on_backend!(self, pool, d => {
+            let mut tx = pool.begin_write().await?;
             let done = sqlx::query(d.sql(
                 "UPDATE idempotency SET state = 'done', status = $3, content_type = $4, body = $5, \
                  request_id = $6 \
@@ -145,11 +148,17 @@ impl Store {
             .bind(&response.content_type)
             .bind(&response.body[..])
             .bind(&response.request_id)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
             if done.rows_affected() == 0 {
                 return Err(StoreError::NotFound("in-progress idempotency record".into()));
             }
+            sqlx::query(d.sql("DELETE FROM reservations WHERE org_id = $1 AND request_id = $2"))
+                .bind(org_id)
+                .bind(&response.request_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
             Ok(())
         })
     }

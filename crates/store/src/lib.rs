@@ -37,8 +37,10 @@
 //! [`Store::idempotency_begin`] atomically claims `(org, key)`: `Started` for the first caller,
 //! `InProgress` while it runs, `Replay` with the stored response once completed, `Mismatch` when the
 //! same key comes with a different request fingerprint. Records expire 24 h after they were started;
-//! an in-progress record older than 10 minutes is considered abandoned by a crashed worker and may be
-//! claimed again. [`Store::idempotency_abandon`] (after a 5xx) frees the key for a retry.
+//! an in-progress record older than the caller's `stale_after` (the longest a request can run) is
+//! considered abandoned by a dead worker and may be claimed again. [`Store::idempotency_complete`]
+//! stores the answer and captures the request's reservation in one transaction.
+//! [`Store::idempotency_abandon`] (after a failure) frees the key for a retry.
 //!
 //! # Rate limits
 //! A token bucket per organization (`burst` capacity, refilled at `per_second`), with an optional

@@ -10,6 +10,8 @@ use idverify_store::{
     Charge, Clock, IdempotencyBegin, RatePolicy, Store, StoreConfig, StoreError, StoredResponse,
 };
 
+/// How long an in-progress idempotency claim may run before it counts as abandoned.
+const STALE: Duration = Duration::from_secs(600);
 const PG_ENV: &str = "IDVERIFY_TEST_DATABASE_URL";
 
 /// Test-only clock that moves when told to.
@@ -271,15 +273,27 @@ async fn idempotency_states_and_expiry() {
             request_id: "req-first".into(),
         };
 
-        assert_eq!(store.idempotency_begin(id, "k1", "fp-a").await.unwrap(), IdempotencyBegin::Started);
-        assert_eq!(store.idempotency_begin(id, "k1", "fp-a").await.unwrap(), IdempotencyBegin::InProgress);
-        assert_eq!(store.idempotency_begin(id, "k1", "fp-b").await.unwrap(), IdempotencyBegin::Mismatch);
+        assert_eq!(
+            store.idempotency_begin(id, "k1", "fp-a", STALE).await.unwrap(),
+            IdempotencyBegin::Started
+        );
+        assert_eq!(
+            store.idempotency_begin(id, "k1", "fp-a", STALE).await.unwrap(),
+            IdempotencyBegin::InProgress
+        );
+        assert_eq!(
+            store.idempotency_begin(id, "k1", "fp-b", STALE).await.unwrap(),
+            IdempotencyBegin::Mismatch
+        );
         store.idempotency_complete(id, "k1", &response).await.unwrap();
         assert_eq!(
-            store.idempotency_begin(id, "k1", "fp-a").await.unwrap(),
+            store.idempotency_begin(id, "k1", "fp-a", STALE).await.unwrap(),
             IdempotencyBegin::Replay(response.clone())
         );
-        assert_eq!(store.idempotency_begin(id, "k1", "fp-b").await.unwrap(), IdempotencyBegin::Mismatch);
+        assert_eq!(
+            store.idempotency_begin(id, "k1", "fp-b", STALE).await.unwrap(),
+            IdempotencyBegin::Mismatch
+        );
         // Completing twice is refused: the record is no longer in progress.
         assert!(matches!(
             store.idempotency_complete(id, "k1", &response).await,
@@ -289,40 +303,61 @@ async fn idempotency_states_and_expiry() {
         // Keys are per organization.
         let other = store.create_org(&unique("idem-other"), 0).await.unwrap();
         assert_eq!(
-            store.idempotency_begin(&other.id, "k1", "fp-z").await.unwrap(),
+            store.idempotency_begin(&other.id, "k1", "fp-z", STALE).await.unwrap(),
             IdempotencyBegin::Started
         );
 
         // Abandon frees the key for a retry.
-        assert_eq!(store.idempotency_begin(id, "k2", "fp-a").await.unwrap(), IdempotencyBegin::Started);
+        assert_eq!(
+            store.idempotency_begin(id, "k2", "fp-a", STALE).await.unwrap(),
+            IdempotencyBegin::Started
+        );
         store.idempotency_abandon(id, "k2").await.unwrap();
-        assert_eq!(store.idempotency_begin(id, "k2", "fp-a").await.unwrap(), IdempotencyBegin::Started);
+        assert_eq!(
+            store.idempotency_begin(id, "k2", "fp-a", STALE).await.unwrap(),
+            IdempotencyBegin::Started
+        );
 
-        // An in-progress record older than 10 minutes belongs to a dead worker.
-        assert_eq!(store.idempotency_begin(id, "k3", "fp-a").await.unwrap(), IdempotencyBegin::Started);
+        // An in-progress record older than the longest a request can run belongs to a dead worker.
+        assert_eq!(
+            store.idempotency_begin(id, "k3", "fp-a", STALE).await.unwrap(),
+            IdempotencyBegin::Started
+        );
         clock.advance(10 * 60 * 1000 - 1);
-        assert_eq!(store.idempotency_begin(id, "k3", "fp-a").await.unwrap(), IdempotencyBegin::InProgress);
+        assert_eq!(
+            store.idempotency_begin(id, "k3", "fp-a", STALE).await.unwrap(),
+            IdempotencyBegin::InProgress
+        );
         clock.advance(1);
-        assert_eq!(store.idempotency_begin(id, "k3", "fp-a").await.unwrap(), IdempotencyBegin::Started);
+        assert_eq!(
+            store.idempotency_begin(id, "k3", "fp-a", STALE).await.unwrap(),
+            IdempotencyBegin::Started
+        );
 
         // Just before 24 h the replay is still there; after, the key starts afresh.
         clock.advance(24 * 3600 * 1000 - 10 * 60 * 1000 - 1);
         assert!(matches!(
-            store.idempotency_begin(id, "k1", "fp-a").await.unwrap(),
+            store.idempotency_begin(id, "k1", "fp-a", STALE).await.unwrap(),
             IdempotencyBegin::Replay(_)
         ));
         clock.advance(1);
-        assert_eq!(store.idempotency_begin(id, "k1", "fp-b").await.unwrap(), IdempotencyBegin::Started);
+        assert_eq!(
+            store.idempotency_begin(id, "k1", "fp-b", STALE).await.unwrap(),
+            IdempotencyBegin::Started
+        );
         // The other org's record (started at the beginning) is now expired and swept.
         assert!(store.purge_expired().await.unwrap() >= 1);
         // k2 was in progress for a day: its worker is presumed dead.
-        assert_eq!(store.idempotency_begin(id, "k2", "fp-a").await.unwrap(), IdempotencyBegin::Started);
+        assert_eq!(
+            store.idempotency_begin(id, "k2", "fp-a", STALE).await.unwrap(),
+            IdempotencyBegin::Started
+        );
 
         assert!(matches!(
-            store.idempotency_begin("org_missing", "k", "fp").await,
+            store.idempotency_begin("org_missing", "k", "fp", STALE).await,
             Err(StoreError::NotFound(_))
         ));
-        assert!(matches!(store.idempotency_begin(id, "", "fp").await, Err(StoreError::Invalid(_))));
+        assert!(matches!(store.idempotency_begin(id, "", "fp", STALE).await, Err(StoreError::Invalid(_))));
     }
 }
 
@@ -554,23 +589,35 @@ async fn a_charge_is_a_reservation_until_captured_refunded_or_swept_once() {
     for store in backends("reservations").await.stores {
         let clock = FakeClock::new();
         let store = store.with_clock(clock.clone());
-        let org = store.create_org(&unique("resv"), 10).await.unwrap();
+        let org = store.create_org(&unique("resv"), 12).await.unwrap();
         let id = org.id.as_str();
         // Charged two minutes ago, so that the sweeps below (one shared database, tests running
         // in parallel) reach only these reservations, not other tests' fresh ones.
         clock.advance(-120_000);
-        for request in ["answered", "failed", "orphan-1", "orphan-2"] {
+        for request in ["answered", "stored", "failed", "orphan-1", "orphan-2"] {
             store.charge(id, 2, request, "/v1/face/detect").await.unwrap();
         }
         clock.advance(120_000);
         assert!(store.open_reservations().await.unwrap() >= 4);
         store.capture(id, "answered").await.unwrap();
+        // Storing an answer for replay captures its request's charge in the same transaction.
+        assert_eq!(
+            store.idempotency_begin(id, "k-stored", "fp", STALE).await.unwrap(),
+            IdempotencyBegin::Started
+        );
+        let stored = StoredResponse {
+            status: 200,
+            content_type: "application/json".into(),
+            body: b"{}".to_vec(),
+            request_id: "stored".into(),
+        };
+        store.idempotency_complete(id, "k-stored", &stored).await.unwrap();
         store.refund(id, 2, "failed", "/v1/face/detect").await.unwrap();
-        assert_eq!(store.balance(id).await.unwrap(), 10 - 6);
+        assert_eq!(store.balance(id).await.unwrap(), 12 - 8);
 
         // Reservations younger than the bound belong to live requests: the sweep leaves them.
         store.sweep_reservations(Duration::from_secs(200)).await.unwrap();
-        assert_eq!(store.balance(id).await.unwrap(), 10 - 6);
+        assert_eq!(store.balance(id).await.unwrap(), 12 - 8);
         // Every replica sweeps at once: each orphan is refunded exactly once.
         let (a, b, c) = tokio::join!(
             store.sweep_reservations(Duration::from_secs(60)),
@@ -578,7 +625,7 @@ async fn a_charge_is_a_reservation_until_captured_refunded_or_swept_once() {
             store.sweep_reservations(Duration::from_secs(60)),
         );
         assert!(a.unwrap() + b.unwrap() + c.unwrap() >= 2, "the two orphans, and possibly other tests' rows");
-        assert_eq!(store.balance(id).await.unwrap(), 10 - 2, "only the answered request stays charged");
+        assert_eq!(store.balance(id).await.unwrap(), 12 - 4, "only the two answered requests stay charged");
         let ledger = store.ledger(id, 100).await.unwrap();
         let refunds: Vec<_> = ledger.iter().filter(|e| e.kind == "refund").collect();
         assert_eq!(refunds.len(), 3, "failed in line, two orphans by the sweep");

@@ -1,9 +1,15 @@
-//! Tokens: charged before the engines run (402 when the balance is short), given back when the
-//! request does not succeed. The [`Unwind`] guard also releases the idempotency claim, on every
-//! failure path: in line when the request answers with a failure, from `drop` when it ends
-//! without an answer (request deadline, client gone, shutdown grace bound, or a `?` after the
-//! charge).
+//! Tokens: charged before the engines run (402 when the balance is short), held as a reservation
+//! until the answer is delivered (then captured), given back when the request does not succeed.
+//! The [`Unwind`] guard also releases the idempotency claim, on every failure path: in line when
+//! the request answers with a failure, from `drop` when it ends without an answer (request
+//! deadline, client gone before the last byte, shutdown grace bound, or a `?` after the charge).
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::body::{Body, Bytes};
+use axum::response::Response;
+use http_body::Body as _;
 use idverify_store::Charge;
 use tokio::sync::oneshot;
 
@@ -77,16 +83,78 @@ impl Unwind {
         self.armed = false;
     }
 
-    /// The request answered successfully: keep the charge (its reservation is captured) and the
-    /// stored answer. A capture that fails leaves the reservation to the sweep, which refunds it:
-    /// an answered request may then go free, but an unanswered one is never charged.
-    pub(super) async fn capture(mut self) {
+    /// The answer was stored for replay, which captured the charge in the same transaction.
+    pub(super) fn disarm(mut self) {
         self.armed = false;
-        if self.charged > 0
-            && let Err(e) = self.state.store.capture(&self.org_id, &self.request_id).await
-        {
-            tracing::warn!(request_id = %self.request_id, error = %e, "could not capture a charge");
+    }
+
+    /// The request answered successfully and keeps no copy of its answer: the charge is captured
+    /// once the answer's last byte is handed to the connection. A client gone before that got no
+    /// answer, and the dropped body refunds it (through this guard's `drop`).
+    pub(super) fn capture_when_sent(self, response: Response) -> Response {
+        let (parts, body) = response.into_parts();
+        if body.is_end_stream() {
+            // Nothing to send: hyper may never poll it.
+            self.capture_in_background();
+            return Response::from_parts(parts, body);
         }
+        Response::from_parts(parts, Body::new(CaptureWhenSent { body, unwind: Some(self) }))
+    }
+
+    /// Keeps the charge (its reservation is captured). A capture that fails leaves the reservation
+    /// to the sweep, which refunds it: an answered request may then go free, but an unanswered one
+    /// is never charged.
+    fn capture_in_background(mut self) {
+        self.armed = false;
+        if self.charged == 0 {
+            return;
+        }
+        let state = self.state.clone();
+        let org_id = std::mem::take(&mut self.org_id);
+        let request_id = std::mem::take(&mut self.request_id);
+        // Tracked, so that the server waits for it at shutdown.
+        self.state.background.spawn(async move {
+            if let Err(e) = state.store.capture(&org_id, &request_id).await {
+                tracing::warn!(request_id = %request_id, error = %e, "could not capture a charge");
+            }
+        });
+    }
+}
+
+/// A response body that captures its request's charge when its last frame is handed out.
+struct CaptureWhenSent {
+    body: Body,
+    unwind: Option<Unwind>,
+}
+
+impl http_body::Body for CaptureWhenSent {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        // The last frame (hyper may not ask again once the body says it has ended), or the end.
+        let sent = match &polled {
+            Poll::Ready(Some(Ok(_))) => this.body.is_end_stream(),
+            Poll::Ready(None) => true,
+            _ => false,
+        };
+        if sent && let Some(unwind) = this.unwind.take() {
+            unwind.capture_in_background();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }
 

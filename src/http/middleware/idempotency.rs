@@ -56,7 +56,9 @@ pub(super) async fn claim(
     let fingerprint = fields.fingerprint(endpoint.path(), &image_fields, state.max_image_bytes())?;
     *req = Request::from_parts(parts, Body::empty());
     req.extensions_mut().insert(fields);
-    match state.store.idempotency_begin(org_id, &key, &fingerprint).await.map_err(store_error)? {
+    // A claim older than any request can run (deadline, shutdown grace) is a dead replica's.
+    let stale_after = state.config.reservation_expiry();
+    match state.store.idempotency_begin(org_id, &key, &fingerprint, stale_after).await.map_err(store_error)? {
         IdempotencyBegin::Started => Ok(Claim::Claimed(key)),
         IdempotencyBegin::Replay(stored) => Ok(Claim::Replay(stored)),
         IdempotencyBegin::InProgress => {
@@ -101,8 +103,10 @@ pub(super) fn replay(stored: StoredResponse) -> Response {
     response
 }
 
-/// Stores a successful answer under the claimed key and gives it back. A failure to store it is
-/// logged; the caller still gets the answer.
+/// Stores a successful answer under the claimed key, which also captures the request's charge (one
+/// transaction: a stored answer can be fetched again, so it counts as delivered), and gives it
+/// back. A failure to store it is logged; the caller still gets the answer, and the sweep later
+/// refunds the charge that was not captured.
 pub(super) async fn store(
     state: &AppState,
     org_id: &str,

@@ -126,11 +126,14 @@ async fn run(gate: &Gate, admitted: Admitted, mut req: Request, next: Next) -> R
         unwind.undo_now(true).await;
         return Ok(response);
     }
-    if let Some(key) = &idem_key {
-        response = idempotency::store(&gate.state, &org_id, key, response).await?;
+    match &idem_key {
+        Some(key) => {
+            let response = idempotency::store(&gate.state, &org_id, key, response).await?;
+            unwind.disarm();
+            Ok(response)
+        }
+        None => Ok(unwind.capture_when_sent(response)),
     }
-    unwind.capture().await;
-    Ok(response)
 }
 
 /// A declared body over the limit is refused now rather than after waiting for bytes that would
