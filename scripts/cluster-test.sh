@@ -35,6 +35,7 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+trap 'exit 1' TERM INT
 
 # --- Shared services ----------------------------------------------------------------------------
 if [[ -n "${IDVERIFY_TEST_DATABASE_URL:-}" ]]; then
@@ -216,10 +217,12 @@ log "charged $NET tokens for answers worth $EXPECTED; $SWEPT sweep rounds refund
 RATE_KEY="$("$BIN" org create cluster-rate --tokens 0 | tail -n 1)"
 "$BIN" org rate-limit cluster-rate --per-second 2 --burst 4 >/dev/null
 START_NS="$(date +%s%N)"
+RATE_PIDS=()
 for n in $(seq 1 30); do
   curl -sS -o /dev/null -w '%{http_code}\n' -H "x-api-key: $RATE_KEY" "$BASE/v1/info" > "$WORK/rate.$n" &
+  RATE_PIDS+=($!)
 done
-wait
+wait "${RATE_PIDS[@]}"
 ELAPSED_MS=$(( ($(date +%s%N) - START_NS) / 1000000 ))
 RATE_OK="$(cat "$WORK"/rate.* | grep -c '^200$' || true)"
 RATE_429="$(cat "$WORK"/rate.* | grep -c '^429$' || true)"
