@@ -1,7 +1,7 @@
 //! Wiring: config → store, object storage, engines → service → router → server with graceful
 //! shutdown.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::engines::{self, EngineSettings, Engines};
 use crate::http::{self, AppState};
 use crate::imaging::ImageLimits;
+use crate::readiness::Readiness;
 use crate::telemetry::Metrics;
 use crate::verify::{ServiceSettings, VerifyService};
 
@@ -37,6 +38,25 @@ pub fn engine_settings(config: &Config) -> EngineSettings {
 pub async fn load_engines(config: &Config) -> anyhow::Result<Engines> {
     let settings = engine_settings(config);
     tokio::task::spawn_blocking(move || engines::load(&settings)).await.context("model loading panicked")?
+}
+
+/// Runs every model's warm-up inference off the async runtime (see `readiness`); a model that
+/// fails it fails start-up, with the model file named.
+pub async fn warm_up_engines(engines: &Engines, config: &Config) -> anyhow::Result<Readiness> {
+    let engines = engines.clone();
+    let checks = tokio::task::spawn_blocking(move || engines::warm_up(&engines))
+        .await
+        .context("model warm-up panicked")?
+        .with_context(|| format!("models in {}", config.models_dir.display()))?;
+    for check in &checks {
+        tracing::info!(
+            engine = check.engine,
+            model = check.model,
+            warmup_ms = check.duration.as_secs_f64() * 1000.0,
+            "model ready"
+        );
+    }
+    Ok(Readiness::new(checks))
 }
 
 pub async fn connect_store(config: &Config) -> anyhow::Result<Store> {
@@ -76,8 +96,15 @@ pub fn image_limits(config: &Config) -> ImageLimits {
     ImageLimits { max_bytes: config.max_image_bytes, max_pixels: config.max_image_pixels }
 }
 
-/// Builds the application state from its parts (tests pass fake engines here).
-pub fn build_state(config: Config, engines: Engines, store: Store, objects: Option<ObjectStore>) -> AppState {
+/// Builds the application state from its parts (tests pass fake engines here), `readiness` from
+/// [`warm_up_engines`].
+pub fn build_state(
+    config: Config,
+    engines: Engines,
+    readiness: Readiness,
+    store: Store,
+    objects: Option<ObjectStore>,
+) -> AppState {
     let metrics = Arc::new(Metrics::default());
     let service = VerifyService::new(
         engines,
@@ -96,6 +123,7 @@ pub fn build_state(config: Config, engines: Engines, store: Store, objects: Opti
         objects,
         metrics,
         config: Arc::new(config),
+        readiness: Arc::new(readiness),
         background: tokio_util::task::TaskTracker::new(),
     }
 }
@@ -103,6 +131,8 @@ pub fn build_state(config: Config, engines: Engines, store: Store, objects: Opti
 /// A bound, not yet running server: tests bind port 0 and read the address.
 pub struct Server {
     listener: TcpListener,
+    /// `/metrics` alone, when `metrics_listen` is set.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
 }
 
@@ -110,15 +140,32 @@ impl Server {
     pub async fn bind(state: AppState) -> anyhow::Result<Server> {
         let addr = state.config.listen_addr();
         let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
-        Ok(Server { listener, state })
+        let metrics_listener = match state.config.metrics_addr() {
+            Some(metrics) => {
+                let metrics = metrics.context("metrics_listen")?;
+                let listener = TcpListener::bind(metrics)
+                    .await
+                    .with_context(|| format!("cannot listen on {metrics} (metrics_listen)"))?;
+                Some(listener)
+            }
+            None => None,
+        };
+        Ok(Server { listener, metrics_listener, state })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().unwrap_or_else(|_| self.state.config.listen_addr())
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting (new connections are refused) and
-    /// lets in-flight requests finish for at most `shutdown_grace_secs`. Requests still running
+    /// The separate metrics listener's address, when `metrics_listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// Serves until `shutdown` resolves; then `/readyz` answers 503 (draining) while requests are
+    /// still accepted and served for `shutdown_drain_delay_secs`, so that the load balancer stops
+    /// sending first. Only then it stops accepting (new connections are refused) and lets
+    /// in-flight requests finish for at most `shutdown_grace_secs`. Requests still running
     /// then are cut (their clients get no answer; their charges are refunded, see
     /// `http::middleware`), and the refunds get at most [`REFUND_WAIT`] more.
     ///
@@ -129,7 +176,13 @@ impl Server {
         let config = self.state.config.clone();
         let background = self.state.background.clone();
         let grace = Duration::from_secs(config.shutdown_grace_secs);
+        let drain_delay = Duration::from_secs(config.shutdown_drain_delay_secs);
+        let readiness = self.state.readiness.clone();
         let sweeper = tokio::spawn(sweep_reservations(self.state.store.clone(), config.reservation_expiry()));
+        // The metrics listener stays up until everything else has stopped.
+        let metrics_server = self.metrics_listener.map(|listener| {
+            tokio::spawn(axum::serve(listener, http::metrics_router(self.state.clone())).into_future())
+        });
         let router = http::router(self.state);
         let mut builder = ConnectionBuilder::new(TokioExecutor::new());
         builder
@@ -141,11 +194,28 @@ impl Server {
         // rather than whenever the runtime is dropped.
         let mut connections = JoinSet::new();
         tokio::pin!(shutdown);
+        // Armed by the signal: when it fires, the accept loop ends.
+        let drain_end = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(drain_end);
+        let mut draining = false;
         loop {
             tokio::select! {
-                // Once the signal is in, no further connection is accepted, even one already queued.
+                // Once the drain delay is over, no further connection is accepted, even one
+                // already queued.
                 biased;
-                _ = &mut shutdown => break,
+                _ = &mut shutdown, if !draining => {
+                    readiness.start_draining();
+                    if drain_delay.is_zero() {
+                        break;
+                    }
+                    tracing::info!(
+                        drain_delay_secs = drain_delay.as_secs(),
+                        "shutdown requested: /readyz answers 503 while requests are still served"
+                    );
+                    draining = true;
+                    drain_end.as_mut().reset(tokio::time::Instant::now() + drain_delay);
+                }
+                _ = &mut drain_end, if draining => break,
                 // Reap finished connections so the set stays as small as the live ones.
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
                 accepted = self.listener.accept() => {
@@ -187,6 +257,9 @@ impl Server {
         background.close();
         if tokio::time::timeout(REFUND_WAIT, background.wait()).await.is_err() {
             tracing::error!(pending = background.len(), "refunds of cut requests did not finish before exit");
+        }
+        if let Some(metrics_server) = metrics_server {
+            metrics_server.abort();
         }
         Ok(())
     }
@@ -232,10 +305,11 @@ pub async fn shutdown_signal() {
 /// `idverify serve`: everything real, embedded defaults.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let engines = load_engines(&config).await?;
+    let readiness = warm_up_engines(&engines, &config).await?;
     let store = connect_store(&config).await?;
     let objects = connect_objects(&config).await?;
     tracing::info!(backend = store.backend(), s3 = objects.is_some(), "dependencies ready");
-    let server = Server::bind(build_state(config, engines, store, objects)).await?;
-    tracing::info!(addr = %server.local_addr(), "listening");
+    let server = Server::bind(build_state(config, engines, readiness, store, objects)).await?;
+    tracing::info!(addr = %server.local_addr(), metrics_addr = ?server.metrics_addr(), "listening");
     server.run(shutdown_signal()).await
 }

@@ -102,7 +102,7 @@ impl Noise {
 }
 
 /// A photo-like picture: smooth gradients plus fine noise, so its JPEG has a realistic entropy.
-fn photo(width: u32, height: u32) -> RgbImage {
+pub(crate) fn photo(width: u32, height: u32) -> RgbImage {
     let mut noise = Noise(0x9E37_79B9);
     RgbImage::from_fn(width, height, |x, y| {
         let n = (noise.next() & 0x1F) as i32 - 16;
@@ -133,7 +133,7 @@ fn draw_row(img: &mut RgbImage, noise: &mut Noise, (x, y): (u32, u32), glyphs: u
 
 /// A document-like page: light background, a portrait-sized dark area, rows of text, and two
 /// MRZ-like rows of evenly spaced glyphs at the bottom.
-fn document_page(width: u32, height: u32) -> RgbImage {
+pub(crate) fn document_page(width: u32, height: u32) -> RgbImage {
     let mut noise = Noise(0x1234_5678);
     let mut img = RgbImage::from_fn(width, height, |x, y| {
         let v = 225 + ((x / 7 + y / 11) % 16) as u8;
@@ -157,7 +157,7 @@ fn document_page(width: u32, height: u32) -> RgbImage {
 }
 
 /// A line crop as the recognizer gets it: `LINE_HEIGHT` high, 44 glyphs across.
-fn line_crop(width: u32) -> RgbImage {
+pub(crate) fn line_crop(width: u32) -> RgbImage {
     let mut noise = Noise(0xCAFE_F00D);
     let mut img = RgbImage::from_pixel(width, LINE_HEIGHT, image::Rgb([230, 230, 225]));
     let glyph_w = width * 3 / (44 * 4 + 4);
@@ -197,7 +197,7 @@ fn jpeg(img: &RgbImage) -> anyhow::Result<Vec<u8>> {
 
 /// A face of a plausible size and pose in the middle of `img` (the embedding's cost does not
 /// depend on what the chip shows).
-fn synthetic_face(img: &RgbImage) -> Face {
+pub(crate) fn synthetic_face(img: &RgbImage) -> Face {
     let (cx, cy) = (img.width() as f32 / 2.0, img.height() as f32 / 2.0);
     let s = img.height() as f32 / 4.0;
     Face {

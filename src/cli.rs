@@ -42,6 +42,9 @@ pub enum Command {
     Serve,
     /// Print the effective configuration (secrets redacted).
     Config,
+    /// GET /healthz on the configured listen address (0.0.0.0 and [::] as loopback), 2 s at most:
+    /// exit 0 on 200, 1 otherwise with the reason on stderr (a container's HEALTHCHECK).
+    Healthcheck,
     /// Organizations.
     #[command(subcommand)]
     Org(OrgCommand),
@@ -189,6 +192,11 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Config => {
             println!("{config:#?}");
             Ok(())
+        }
+        Command::Healthcheck => {
+            let addr = crate::healthcheck::probe_address(config.listen_addr());
+            tokio::task::spawn_blocking(move || crate::healthcheck::check(addr, crate::healthcheck::TIMEOUT))
+                .await?
         }
         Command::Org(cmd) => org(cmd, &app::connect_store(&config).await?).await,
         Command::Key(cmd) => key(cmd, &app::connect_store(&config).await?).await,

@@ -46,6 +46,12 @@ pub struct Config {
     pub request_timeout_secs: u64,
     pub header_read_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
+    /// On SIGTERM, /readyz answers 503 this long while requests are still served.
+    pub shutdown_drain_delay_secs: u64,
+    /// Whether a database (or S3) outage turns /readyz 503 (by default it is only reported).
+    pub readyz_requires_database: bool,
+    /// A separate HOST:PORT for /metrics; empty = /metrics on the main listener.
+    pub metrics_listen: String,
     pub reservation_sweep_margin_secs: u64,
     pub max_image_bytes: u64,
     pub max_image_pixels: u64,
@@ -153,6 +159,17 @@ impl Config {
         self.listen
             .parse::<SocketAddr>()
             .map_err(|_| invalid("listen", "must be HOST:PORT with an IP address, e.g. 127.0.0.1:8080"))?;
+        if let Some(metrics) = self.metrics_addr() {
+            let metrics = metrics.map_err(|_| {
+                invalid(
+                    "metrics_listen",
+                    "must be HOST:PORT with an IP address, or empty for the main listener",
+                )
+            })?;
+            if metrics.port() != 0 && metrics == self.listen_addr() {
+                return Err(invalid("metrics_listen", "must differ from listen (or be empty)"));
+            }
+        }
         if self.header_read_timeout_secs == 0 {
             return Err(invalid("header_read_timeout_secs", "must be at least 1"));
         }
@@ -223,6 +240,11 @@ impl Config {
     pub fn listen_addr(&self) -> SocketAddr {
         // validate() guarantees this parses.
         self.listen.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
+    }
+
+    /// The separate metrics listener, when `metrics_listen` is set (Err: not an address).
+    pub fn metrics_addr(&self) -> Option<Result<SocketAddr, std::net::AddrParseError>> {
+        Some(self.metrics_listen.trim()).filter(|s| !s.is_empty()).map(str::parse)
     }
 
     pub fn database_url(&self) -> Option<&str> {
@@ -349,6 +371,21 @@ mod tests {
         .unwrap();
         let printed = format!("{c:?}");
         assert!(!printed.contains("hunter2") && !printed.contains("s3cr3t"), "{printed}");
+    }
+
+    #[test]
+    fn operations_keys_default_and_validate() {
+        let c = Config::load_from(&Overrides::default(), env(&[])).unwrap();
+        assert_eq!((c.shutdown_drain_delay_secs, c.readyz_requires_database), (5, false));
+        assert!(c.metrics_addr().is_none());
+        let c = Config::load_from(&Overrides::default(), env(&[("IDVERIFY_METRICS_LISTEN", "0.0.0.0:9090")]))
+            .unwrap();
+        assert_eq!(c.metrics_addr().unwrap().unwrap(), "0.0.0.0:9090".parse().unwrap());
+        for bad in ["9090", "127.0.0.1:8080"] {
+            let err = Config::load_from(&Overrides::default(), env(&[("IDVERIFY_METRICS_LISTEN", bad)]))
+                .unwrap_err();
+            assert!(err.to_string().contains("metrics_listen"), "{bad}: {err}");
+        }
     }
 
     #[test]

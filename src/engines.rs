@@ -13,6 +13,8 @@ pub use idverify_document::{
 };
 pub use idverify_face::{Embedding, Face, FaceQuality, MatchScore, ModelInfo};
 
+use crate::readiness::{ModelCheck, WarmUpFailure};
+
 /// An engine failed internally (model error, not bad input): the request is answered with 500.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -40,6 +42,8 @@ pub trait FaceAnalyzer: Send + Sync + 'static {
     }
     fn quality(&self, image: &RgbImage, face: &Face) -> FaceQuality;
     fn model_info(&self) -> ModelInfo;
+    /// One tiny inference per loaded model, at start-up (see `readiness`).
+    fn warm_up(&self) -> Result<Vec<ModelCheck>, WarmUpFailure>;
 }
 
 pub trait DocumentScanner: Send + Sync + 'static {
@@ -49,6 +53,8 @@ pub trait DocumentScanner: Send + Sync + 'static {
         requested: RequestedType,
         today: NaiveDate,
     ) -> Result<DocumentScan, EngineFailure>;
+    /// One tiny inference per loaded model, at start-up (see `readiness`).
+    fn warm_up(&self) -> Result<Vec<ModelCheck>, WarmUpFailure>;
 }
 
 impl FaceAnalyzer for idverify_face::FaceEngine {
@@ -79,6 +85,24 @@ impl FaceAnalyzer for idverify_face::FaceEngine {
     fn model_info(&self) -> ModelInfo {
         idverify_face::FaceEngine::model_info(self)
     }
+    /// The detector on a generated photo, then each recognizer on a face placed in it.
+    fn warm_up(&self) -> Result<Vec<ModelCheck>, WarmUpFailure> {
+        use idverify_face::FaceEngine as Real;
+        let image = crate::bench::photo(320, 240);
+        let face = crate::bench::synthetic_face(&image);
+        let mut checks = vec![
+            ModelCheck::run("face_detector", idverify_face::DETECTOR_FILE, || Real::detect(self, &image))?,
+            ModelCheck::run("face_recognizer", idverify_face::RECOGNIZER_FILE, || {
+                Real::embed(self, &image, &face)
+            })?,
+        ];
+        if self.has_second() {
+            checks.push(ModelCheck::run("face_recognizer_second", idverify_face::sface::SFACE_FILE, || {
+                Real::embed_second(self, &image, &face)
+            })?);
+        }
+        Ok(checks)
+    }
 }
 
 impl DocumentScanner for idverify_document::DocumentEngine {
@@ -90,6 +114,18 @@ impl DocumentScanner for idverify_document::DocumentEngine {
     ) -> Result<DocumentScan, EngineFailure> {
         idverify_document::DocumentEngine::scan(self, image, requested, today)
             .map_err(|e| EngineFailure(e.to_string()))
+    }
+    /// The text detector on a generated page and the recognizer on a generated line. PDF417 is
+    /// decoded in pure Rust: no model to check.
+    fn warm_up(&self) -> Result<Vec<ModelCheck>, WarmUpFailure> {
+        let page = crate::bench::document_page(640, 480);
+        let line = crate::bench::line_crop(320);
+        Ok(vec![
+            ModelCheck::run("text_detector", idverify_document::DET_MODEL, || {
+                self.detect_text(&page, idverify_document::DetectorPass::LowerPart)
+            })?,
+            ModelCheck::run("text_recognizer", idverify_document::REC_MODEL, || self.recognize_line(&line))?,
+        ])
     }
 }
 
@@ -108,6 +144,13 @@ pub struct EngineSettings {
     pub sessions: usize,
     pub target_fmr: f64,
     pub recognizers: idverify_face::Recognizers,
+}
+
+/// Every loaded model's warm-up inference, face engine first. Blocking: call it off the runtime.
+pub fn warm_up(engines: &Engines) -> Result<Vec<ModelCheck>, WarmUpFailure> {
+    let mut checks = engines.face.warm_up()?;
+    checks.extend(engines.document.warm_up()?);
+    Ok(checks)
 }
 
 /// Loads the real models. Fails with a clear message when `make models` has not run.

@@ -4,7 +4,9 @@
 //! nothing):
 //! - [`config`]: one typed configuration (file + `IDVERIFY_*` environment + flags).
 //! - [`telemetry`]: JSON logs, request ids, Prometheus metrics.
-//! - [`app`]: wiring and the server with graceful shutdown.
+//! - [`app`]: wiring and the server with graceful shutdown (drain delay, then grace).
+//! - [`readiness`]: the models' warm-up at start-up and the draining flag, behind `/readyz`.
+//! - [`healthcheck`]: `idverify healthcheck`, a client of `/healthz` for container health checks.
 //! - [`error`]: [`error::ApiError`], the one error type at the HTTP edge.
 //! - [`http`]: router, middleware (auth, rate limit, billing, idempotency), input parsing, DTOs, OpenAPI.
 //! - [`verify`]: the use cases, with admission control and the `tokio::join!` fan-out.
@@ -21,8 +23,10 @@ pub mod config;
 pub mod cpu_info;
 pub mod engines;
 pub mod error;
+pub mod healthcheck;
 pub mod http;
 pub mod imaging;
+pub mod readiness;
 pub mod telemetry;
 pub mod verdict;
 pub mod verify;

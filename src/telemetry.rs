@@ -3,9 +3,12 @@
 //! Logs are JSON lines with request id, route, status and latency. Nothing personal is ever
 //! logged: handlers log outcomes (codes, timings), never field values or image bytes.
 
+mod process;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 tokio::task_local! {
@@ -87,6 +90,29 @@ pub struct Metrics {
     requests: Mutex<BTreeMap<(String, u16), Histogram>>,
     stages: Mutex<BTreeMap<&'static str, Histogram>>,
     overloaded: std::sync::atomic::AtomicU64,
+    in_flight: AtomicI64,
+    queued: AtomicI64,
+}
+
+/// The gauges of the engines' admission gate (`verify::VerifyService`).
+#[derive(Debug, Clone, Copy)]
+pub enum Gauge {
+    /// Requests admitted to the engines and being served.
+    InFlight,
+    /// Requests waiting for admission.
+    Queued,
+}
+
+/// Holds one unit of a [`Gauge`] until dropped (also when its request is cut).
+pub struct GaugeGuard {
+    metrics: Arc<Metrics>,
+    gauge: Gauge,
+}
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.metrics.gauge(self.gauge).fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Metrics {
@@ -98,6 +124,19 @@ impl Metrics {
     pub fn observe_stage(&self, stage: &'static str, elapsed: Duration) {
         let mut map = self.stages.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(stage).or_default().observe(elapsed.as_secs_f64());
+    }
+
+    fn gauge(&self, gauge: Gauge) -> &AtomicI64 {
+        match gauge {
+            Gauge::InFlight => &self.in_flight,
+            Gauge::Queued => &self.queued,
+        }
+    }
+
+    /// Counts one request in `gauge` until the guard is dropped.
+    pub fn hold(self: &Arc<Self>, gauge: Gauge) -> GaugeGuard {
+        self.gauge(gauge).fetch_add(1, Ordering::Relaxed);
+        GaugeGuard { metrics: self.clone(), gauge }
     }
 
     pub fn count_overload(&self) {
@@ -137,6 +176,21 @@ impl Metrics {
             "idverify_overloaded_total {}",
             self.overloaded.load(std::sync::atomic::Ordering::Relaxed)
         );
+        for (name, help, gauge) in [
+            (
+                "idverify_requests_in_flight",
+                "Requests inside the engines (admitted, being served).",
+                Gauge::InFlight,
+            ),
+            ("idverify_requests_queued", "Requests waiting for admission to the engines.", Gauge::Queued),
+        ] {
+            let value = self.gauge(gauge).load(Ordering::Relaxed);
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+        }
+        out.push_str("# HELP idverify_build_info The running build; the value is always 1.\n");
+        out.push_str("# TYPE idverify_build_info gauge\n");
+        let _ = writeln!(out, "idverify_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+        process::render(&mut out);
         out
     }
 }
@@ -155,6 +209,23 @@ mod tests {
         assert!(text.contains("le=\"0.05\"} 1"));
         assert!(text.contains("le=\"0.4\"} 2"));
         assert!(text.contains("le=\"+Inf\"} 2"));
+    }
+
+    #[test]
+    fn gauges_follow_their_guards() {
+        let m = Arc::new(Metrics::default());
+        let queued = m.hold(Gauge::Queued);
+        let (a, b) = (m.hold(Gauge::InFlight), m.hold(Gauge::InFlight));
+        let text = m.render();
+        assert!(text.contains("\nidverify_requests_in_flight 2\n"), "{text}");
+        assert!(text.contains("\nidverify_requests_queued 1\n"), "{text}");
+        drop((queued, a, b));
+        let text = m.render();
+        assert!(text.contains("\nidverify_requests_in_flight 0\n"), "{text}");
+        assert!(text.contains("\nidverify_requests_queued 0\n"), "{text}");
+        assert!(
+            text.contains(&format!("idverify_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION")))
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::engines::{
     DocumentScan, Embedding, EngineFailure, Engines, Face, FaceQuality, MatchScore, ModelInfo, RequestedType,
 };
 use crate::imaging::{self, ImageError, ImageLimits};
-use crate::telemetry::Metrics;
+use crate::telemetry::{Gauge, GaugeGuard, Metrics};
 use crate::verdict::{self, DetectionSummary, DocumentSummary, MatchSummary, Verdict};
 
 /// Where an image comes from: bytes in the request, or an object uploaded earlier.
@@ -124,6 +124,12 @@ pub struct VerifyService {
     gate: Arc<Semaphore>,
     settings: ServiceSettings,
     metrics: Arc<Metrics>,
+}
+
+/// A request's room in the engines, held until it is answered (or cut).
+struct Admitted {
+    _permit: OwnedSemaphorePermit,
+    _in_flight: GaugeGuard,
 }
 
 /// A decoded, upright image shared by the tasks of one request.
@@ -237,10 +243,16 @@ impl VerifyService {
         Ok(self.engines.face.fuse(&dlib, &second_a, &second_b))
     }
 
-    /// Waits a bounded time for room in the engines; past that the caller gets 503.
-    async fn admit(&self) -> Result<OwnedSemaphorePermit, ServiceError> {
+    /// Waits a bounded time for room in the engines; past that the caller gets 503. The request
+    /// counts in `idverify_requests_queued` while it waits, then in `idverify_requests_in_flight`.
+    async fn admit(&self) -> Result<Admitted, ServiceError> {
+        let admitted = |permit| Admitted { _permit: permit, _in_flight: self.metrics.hold(Gauge::InFlight) };
+        if let Ok(permit) = self.gate.clone().try_acquire_owned() {
+            return Ok(admitted(permit));
+        }
+        let _queued = self.metrics.hold(Gauge::Queued);
         match tokio::time::timeout(self.settings.queue_wait, self.gate.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => Ok(permit),
+            Ok(Ok(permit)) => Ok(admitted(permit)),
             _ => {
                 self.metrics.count_overload();
                 Err(ServiceError::Overloaded)

@@ -32,7 +32,8 @@ start_idverify() {
     "$bin" org rate-limit "$org" --per-second "$rate" --burst "$rate" >/dev/null
     PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
     URL="http://127.0.0.1:$PORT"
-    IDVERIFY_LISTEN="127.0.0.1:$PORT" "$bin" serve >"$work/server.log" 2>&1 &
+    # No drain delay: nothing balances this server, stop_idverify should not wait for one.
+    IDVERIFY_LISTEN="127.0.0.1:$PORT" IDVERIFY_SHUTDOWN_DRAIN_DELAY_SECS=0 "$bin" serve >"$work/server.log" 2>&1 &
     SERVER_PID=$!
     local _i
     for _i in $(seq 1 240); do

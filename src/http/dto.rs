@@ -486,20 +486,6 @@ pub struct UploadResponse {
     pub expires_at: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct HealthResponse {
-    pub status: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReadyResponse {
-    pub ready: bool,
-    pub models: bool,
-    pub database: bool,
-    /// null when S3 is not configured.
-    pub objects: Option<bool>,
-}
-
 #[derive(Debug, serde::Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UploadRequest {

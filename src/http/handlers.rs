@@ -12,6 +12,7 @@ use super::AppState;
 use super::dto::*;
 use super::input::Fields;
 use super::middleware::Tenant;
+use super::probes::*;
 use super::requests::*;
 use crate::engines::RequestedType;
 use crate::error::ApiError;
@@ -174,25 +175,38 @@ pub async fn info(State(state): State<AppState>, _tenant: Tenant) -> Json<InfoRe
     Json(InfoResponse::build(current_request_id(), &state.config, &state.service.model_info()))
 }
 
-/// Liveness: the process is up.
+/// Liveness: the process is up and its runtime answers.
+///
+/// Never checks the database: restarting this process would not mend it.
 #[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = HealthResponse)))]
 pub async fn healthz() -> Json<HealthResponse> {
     Json(HealthResponse { status: "ok".into() })
 }
 
-/// Readiness: models loaded, database reachable (and S3, when configured).
+/// Readiness: models warmed up, not draining.
+///
+/// The models answered their warm-up inference at start-up and the replica is not draining. The
+/// database and S3 are probed and reported; they decide only with `readyz_requires_database`.
 #[utoipa::path(get, path = "/readyz", tag = "ops",
     responses((status = 200, body = ReadyResponse), (status = 503, body = ReadyResponse)))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let timeout = std::time::Duration::from_secs(2);
-    let database = matches!(tokio::time::timeout(timeout, state.store.ping()).await, Ok(Ok(())));
-    let objects = match &state.objects {
-        Some(o) => Some(matches!(tokio::time::timeout(timeout, o.ping()).await, Ok(Ok(())))),
-        None => None,
-    };
-    let ready = database && objects.unwrap_or(true);
+    let (database, objects) = tokio::join!(
+        async { matches!(tokio::time::timeout(timeout, state.store.ping()).await, Ok(Ok(()))) },
+        async {
+            match &state.objects {
+                Some(o) => Some(matches!(tokio::time::timeout(timeout, o.ping()).await, Ok(Ok(())))),
+                None => None,
+            }
+        }
+    );
+    let readiness = &state.readiness;
+    let (models, draining) = (readiness.models_ready(), readiness.is_draining());
+    let dependencies = database && objects.unwrap_or(true);
+    let ready = models && !draining && (dependencies || !state.config.readyz_requires_database);
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(ReadyResponse { ready, models: true, database, objects }))
+    let engines = ModelReady::engines(readiness.models());
+    (status, Json(ReadyResponse { ready, models, database, objects, draining, engines }))
 }
 
 /// Prometheus metrics.

@@ -6,6 +6,7 @@ pub mod handlers;
 pub mod input;
 pub mod middleware;
 pub mod openapi;
+pub mod probes;
 pub mod requests;
 pub mod vocabulary;
 
@@ -24,6 +25,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 pub use self::endpoint::Endpoint;
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::readiness::Readiness;
 use crate::telemetry::Metrics;
 use crate::verify::VerifyService;
 
@@ -35,6 +37,8 @@ pub struct AppState {
     pub objects: Option<ObjectStore>,
     pub metrics: Arc<Metrics>,
     pub config: Arc<Config>,
+    /// Model warm-up and draining, behind `/readyz`.
+    pub readiness: Arc<Readiness>,
     /// Work that outlives its request: the refund of a request dropped before it answered. The
     /// server waits for it at shutdown.
     pub background: TaskTracker,
@@ -69,6 +73,10 @@ fn handler(endpoint: Endpoint) -> MethodRouter<AppState> {
 pub fn router(state: AppState) -> Router {
     let mut routes = Router::new();
     for endpoint in Endpoint::ALL {
+        // With `metrics_listen` set, /metrics is served there only (see `metrics_router`).
+        if endpoint == Endpoint::Metrics && state.config.metrics_addr().is_some() {
+            continue;
+        }
         let mut route = handler(endpoint);
         // A priced endpoint is a tenant one: it goes through the gate (key, rate, charge).
         if let Some(price) = endpoint.price(&state.config) {
@@ -95,5 +103,13 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
+        .with_state(state)
+}
+
+/// `/metrics` alone, for the separate listener of `metrics_listen`.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route(Endpoint::Metrics.path(), handler(Endpoint::Metrics))
+        .fallback(|| async { ApiError::NotFound })
         .with_state(state)
 }

@@ -12,6 +12,7 @@ use utoipa::OpenApi;
 
 use super::dto::*;
 use super::handlers;
+use super::probes::*;
 use super::requests::*;
 use super::vocabulary::ERROR_CODES;
 use crate::error::ApiError;
@@ -26,6 +27,7 @@ use crate::error::ApiError;
     ),
     components(schemas(
         VerifyResponse, ScanResponse, DetectResponse, CompareResponse, UploadResponse, HealthResponse, ReadyResponse,
+        ModelReady,
         DocumentBlock, FaceDetectionBlock, FaceMatchBlock, FaceDto, BoundingBoxDto, QualityDto, CheckDto,
         BlockErrorDto, MatchModelDto, FieldConfidenceDto, InfoResponse, InfoModels, InfoFaceMatch, InfoLimits,
         InfoPrices, VerifyRequest, VerifyMultipartRequest, ScanRequest, ScanMultipartRequest,

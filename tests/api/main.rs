@@ -15,6 +15,7 @@ mod faults;
 mod idempotency;
 mod logs;
 mod openapi;
+mod probes;
 mod proptest_inputs;
 mod s3;
 mod server;

@@ -11,6 +11,8 @@ WORK="$(mktemp -d /tmp/idverify-smoke.XXXXXX)"
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 BASE="http://127.0.0.1:$PORT"
 export IDVERIFY_DATA_DIR="$WORK/data" IDVERIFY_LISTEN="127.0.0.1:$PORT"
+# Stop at once on SIGTERM (the drain delay is tested in tests/api/probes.rs).
+export IDVERIFY_SHUTDOWN_DRAIN_DELAY_SECS=0
 export IDVERIFY_MODELS_DIR="${IDVERIFY_MODELS_DIR:-$ROOT/models}"
 unset IDVERIFY_DATABASE_URL
 PASS=0
@@ -74,6 +76,8 @@ fi
 H=(-H "x-api-key: $KEY")
 expect "healthz" 200 '"ok"' "$BASE/healthz"
 expect "readyz" 200 '"ready":true' "$BASE/readyz"
+expect "readyz: the text recognizer answered its warm-up" 200 '"text_recognizer":{"model":"PP-OCRv6' "$BASE/readyz"
+if "$BIN" healthcheck; then PASS=$((PASS + 1)); echo "ok   idverify healthcheck exits 0"; else FAIL=$((FAIL + 1)); echo "FAIL idverify healthcheck"; fi
 expect "openapi" 200 '"openapi":"3.1' "$BASE/openapi.json"
 expect "verify multipart" 200 '"overallConfidence"' "${H[@]}" -F "documentImage=@$DOC" -F "faceImage=@$FACE_A" -F documentType=auto "$BASE/v1/identity/verify"
 B64_FACE="$(base64 -w0 "$FACE_A")"

@@ -57,7 +57,7 @@ pub struct Gate {
 
 pub async fn tenant_gate(State(gate): State<Gate>, mut req: Request, next: Next) -> Response {
     match admit(&gate, &mut req).await {
-        Ok(Admission::Run(admitted)) => match run(&gate, admitted, req, next).await {
+        Ok(Admission::Run(admitted)) => match run(&gate, *admitted, req, next).await {
             Ok(response) => response,
             Err(error) => error.into_response(),
         },
@@ -76,7 +76,8 @@ struct Admitted {
 }
 
 enum Admission {
-    Run(Admitted),
+    // Boxed: `Admitted` carries a clone of the `AppState` (through `billing::Unwind`).
+    Run(Box<Admitted>),
     Replay(Response),
 }
 
@@ -110,7 +111,7 @@ async fn admit(gate: &Gate, req: &mut Request) -> Result<Admission, Response> {
     let unwind = billing::charge(state, &tenant.org_id, gate.endpoint, gate.price, idem_key.clone(), unwound)
         .await
         .map_err(with_rate_headers)?;
-    Ok(Admission::Run(Admitted { tenant, decision, idem_key, unwind }))
+    Ok(Admission::Run(Box::new(Admitted { tenant, decision, idem_key, unwind })))
 }
 
 /// Steps 5 and 6 of the module doc: run the handler, then undo or keep.

@@ -84,6 +84,8 @@ impl TestApp {
             ("IDVERIFY_DATA_DIR".into(), dir.0.display().to_string()),
             ("IDVERIFY_RATE_LIMIT_BURST".into(), "1000".into()),
             ("IDVERIFY_RATE_LIMIT_PER_SECOND".into(), "1000".into()),
+            // Stop at once on the shutdown signal; the drain delay's own test sets it.
+            ("IDVERIFY_SHUTDOWN_DRAIN_DELAY_SECS".into(), "0".into()),
         ];
         env.extend(options.env.iter().map(|(k, v)| (k.to_string(), v.clone())));
         if options.s3 {
@@ -100,7 +102,8 @@ impl TestApp {
         let face = Arc::new(options.face);
         let document = Arc::new(FakeDocumentScanner::default());
         let engines = Engines { face: face.clone(), document: document.clone() };
-        let state = idverify::app::build_state(config, engines, store.clone(), objects);
+        let readiness = idverify::app::warm_up_engines(&engines, &config).await.unwrap();
+        let state = idverify::app::build_state(config, engines, readiness, store.clone(), objects);
         TestApp {
             router: idverify::http::router(state.clone()),
             state,

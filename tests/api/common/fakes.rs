@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use idverify::engines::{DocumentScan, DocumentScanner, EngineFailure, FaceAnalyzer, RequestedType};
+use idverify::readiness::{ModelCheck, WarmUpFailure};
 use idverify_document::{BlockCode, BlockError, Check, DocumentField, DocumentFields, DocumentType};
 use idverify_face::{BoundingBox, Embedding, Face, FaceQuality, MatchScore, ModelInfo};
 use image::{ImageFormat, Rgb, RgbImage};
@@ -101,6 +102,10 @@ impl FaceAnalyzer for FakeFaceEngine {
             recognizers: idverify_face::Recognizers::Dlib,
         }
     }
+    /// Ready at once (no model; not counted in `calls`).
+    fn warm_up(&self) -> Result<Vec<ModelCheck>, WarmUpFailure> {
+        Ok(vec![ModelCheck::run("fake_face", "none (fake engine)", || Ok::<_, String>(()))?])
+    }
 }
 
 /// Fake document engine: a valid TD3 passport when the image says so, else "no document".
@@ -166,6 +171,10 @@ impl DocumentScanner for FakeDocumentScanner {
                 )
             }),
         })
+    }
+    /// Ready at once (no model).
+    fn warm_up(&self) -> Result<Vec<ModelCheck>, WarmUpFailure> {
+        Ok(vec![ModelCheck::run("fake_document", "none (fake engine)", || Ok::<_, String>(()))?])
     }
 }
 
