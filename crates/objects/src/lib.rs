@@ -14,10 +14,12 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, RequestChecksumCalculation};
+use aws_sdk_s3::config::{BehaviorVersion, Region, RequestChecksumCalculation};
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+
+mod credentials;
 
 /// Content types a client may announce (and is then bound to) when asking for an upload URL.
 pub const ALLOWED_CONTENT_TYPES: [&str; 3] = ["image/jpeg", "image/png", "image/webp"];
@@ -61,6 +63,7 @@ pub struct ObjectStoreConfig {
     pub endpoint: Option<String>,
     pub region: String,
     pub bucket: String,
+    /// Static keys; both empty = the AWS default credential chain (see the `credentials` module).
     pub access_key_id: String,
     pub secret_access_key: String,
     /// `http://host/bucket/key` instead of `http://bucket.host/key` (needed by most self-hosted servers).
@@ -233,6 +236,8 @@ where
 #[derive(Clone)]
 pub struct ObjectStore {
     client: Client,
+    /// The client's credentials, kept for the start-up check (the client does not give them back).
+    credentials: aws_sdk_s3::config::SharedCredentialsProvider,
     bucket: String,
     presign_ttl: Duration,
     max_object_bytes: u64,
@@ -268,17 +273,11 @@ impl ObjectStore {
             .with_max_attempts(MAX_ATTEMPTS)
             .with_initial_backoff(Duration::from_millis(100))
             .with_max_backoff(Duration::from_secs(1));
-        let credentials = Credentials::new(
-            cfg.access_key_id.clone(),
-            cfg.secret_access_key.clone(),
-            None,
-            None,
-            "idverify-config",
-        );
+        let credentials = credentials::provider(&cfg, https.clone()).await;
         let mut builder = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(cfg.region.clone()))
-            .credentials_provider(credentials)
+            .credentials_provider(credentials.clone())
             .force_path_style(cfg.force_path_style)
             .http_client(https)
             .timeout_config(timeouts)
@@ -290,6 +289,7 @@ impl ObjectStore {
         }
         Ok(ObjectStore {
             client: Client::from_conf(builder.build()),
+            credentials,
             bucket: cfg.bucket,
             presign_ttl: cfg.presign_ttl,
             max_object_bytes: cfg.max_object_bytes,
@@ -538,8 +538,8 @@ fn validate_config(cfg: &ObjectStoreConfig) -> Result<(), ObjectError> {
     if !is_valid_bucket_name(&cfg.bucket) {
         return fail("bucket name is not a valid S3 bucket name");
     }
-    if cfg.access_key_id.is_empty() || cfg.secret_access_key.is_empty() {
-        return fail("access key id and secret access key are required");
+    if cfg.access_key_id.is_empty() != cfg.secret_access_key.is_empty() {
+        return fail("set both access key id and secret access key, or neither (default credential chain)");
     }
     if cfg.presign_ttl < Duration::from_secs(1) || cfg.presign_ttl > MAX_PRESIGN_TTL {
         return fail("presign ttl must be between 1 second and 7 days");
