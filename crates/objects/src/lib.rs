@@ -236,9 +236,10 @@ where
 #[derive(Clone)]
 pub struct ObjectStore {
     client: Client,
+    // Shared, not owned: `ObjectStore` is held by value in the server's state, so it stays small.
     /// The client's credentials, kept for the start-up check (the client does not give them back).
-    credentials: aws_sdk_s3::config::SharedCredentialsProvider,
-    bucket: String,
+    credentials: std::sync::Arc<aws_sdk_s3::config::SharedCredentialsProvider>,
+    bucket: std::sync::Arc<str>,
     presign_ttl: Duration,
     max_object_bytes: u64,
     delete_after_read: bool,
@@ -289,8 +290,8 @@ impl ObjectStore {
         }
         Ok(ObjectStore {
             client: Client::from_conf(builder.build()),
-            credentials,
-            bucket: cfg.bucket,
+            credentials: std::sync::Arc::new(credentials),
+            bucket: cfg.bucket.into(),
             presign_ttl: cfg.presign_ttl,
             max_object_bytes: cfg.max_object_bytes,
             delete_after_read: cfg.delete_after_read,
@@ -312,7 +313,7 @@ impl ObjectStore {
 
     /// Creates the bucket if it does not exist yet.
     pub async fn ensure_bucket(&self) -> Result<(), ObjectError> {
-        match self.client.head_bucket().bucket(&self.bucket).send().await {
+        match self.client.head_bucket().bucket(&*self.bucket).send().await {
             Ok(_) => return Ok(()),
             Err(err) => match classify("HeadBucket", &err) {
                 CallFailure::NotFound => {}
@@ -322,7 +323,7 @@ impl ObjectStore {
                 CallFailure::Unavailable(msg) => return Err(ObjectError::Unavailable(msg)),
             },
         }
-        let mut create = self.client.create_bucket().bucket(&self.bucket);
+        let mut create = self.client.create_bucket().bucket(&*self.bucket);
         let region = self.client.config().region().map(|r| r.as_ref().to_owned()).unwrap_or_default();
         // us-east-1 is the one region that must not be named as a location constraint.
         if region != "us-east-1" && !region.is_empty() {
@@ -371,7 +372,7 @@ impl ObjectStore {
         let presigned = self
             .client
             .put_object()
-            .bucket(&self.bucket)
+            .bucket(&*self.bucket)
             .key(&key)
             .content_type(content_type)
             .presigned(presigning)
@@ -406,7 +407,7 @@ impl ObjectStore {
     /// Reads an object the org owns. `Forbidden` for foreign, malformed or missing references alike;
     /// `TooLarge` without downloading more than `max_object_bytes + 1` bytes.
     pub async fn read_for_org(&self, org_id: &str, reference: &S3Ref) -> Result<Vec<u8>, ObjectError> {
-        if reference.bucket != self.bucket || !key_allowed_for_org(org_id, &reference.key) {
+        if *reference.bucket != *self.bucket || !key_allowed_for_org(org_id, &reference.key) {
             return Err(ObjectError::Forbidden);
         }
         let key = reference.key.as_str();
@@ -418,7 +419,7 @@ impl ObjectStore {
         if self.delete_after_read {
             match tokio::time::timeout(
                 self.timeout,
-                self.client.delete_object().bucket(&self.bucket).key(key).send(),
+                self.client.delete_object().bucket(&*self.bucket).key(key).send(),
             )
             .await
             {
@@ -438,7 +439,7 @@ impl ObjectStore {
         let head = self
             .client
             .head_object()
-            .bucket(&self.bucket)
+            .bucket(&*self.bucket)
             .key(key)
             .send()
             .await
@@ -454,7 +455,7 @@ impl ObjectStore {
             let response = self
                 .client
                 .get_object()
-                .bucket(&self.bucket)
+                .bucket(&*self.bucket)
                 .key(key)
                 .send()
                 .await
@@ -512,7 +513,7 @@ impl ObjectStore {
 
     /// Checks that the store answers and the bucket is accessible (for readiness probes).
     pub async fn ping(&self) -> Result<(), ObjectError> {
-        match self.client.head_bucket().bucket(&self.bucket).send().await {
+        match self.client.head_bucket().bucket(&*self.bucket).send().await {
             Ok(_) => Ok(()),
             Err(err) => Err(match classify("HeadBucket", &err) {
                 CallFailure::NotFound => ObjectError::Unavailable("HeadBucket: bucket not found".to_owned()),
