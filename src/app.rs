@@ -63,6 +63,8 @@ pub async fn connect_store(config: &Config) -> anyhow::Result<Store> {
     let store_config = StoreConfig {
         data_dir: config.data_dir.clone(),
         database_url: config.database_url().map(str::to_string),
+        max_connections: config.database_max_connections,
+        connect_timeout: Duration::from_secs(config.database_connect_timeout_secs),
     };
     Store::connect(&store_config).await.map_err(|e| anyhow::anyhow!("database: {e}"))
 }
@@ -85,6 +87,13 @@ pub async fn connect_objects(config: &Config) -> anyhow::Result<Option<ObjectSto
     })
     .await
     .map_err(|e| anyhow::anyhow!("S3: {e}"))?;
+    // Without static keys the default chain must find some: none at all is a deployment mistake,
+    // while a source that fails now (a role endpoint briefly down) may work on the next call.
+    match objects.check_credentials().await {
+        Ok(()) => {}
+        Err(e @ idverify_objects::ObjectError::Config(_)) => return Err(anyhow::anyhow!("S3: {e}")),
+        Err(e) => tracing::warn!(error = %e, "could not resolve S3 credentials yet; S3 calls will retry"),
+    }
     if let Err(e) = objects.ensure_bucket().await {
         tracing::warn!(error = %e, "could not check or create the S3 bucket; uploads may fail until it exists");
     }

@@ -42,6 +42,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub models_dir: PathBuf,
     pub database_url: Secret,
+    /// A file holding `database_url` (Kubernetes / Docker secrets); read at load time.
+    pub database_url_file: PathBuf,
+    pub database_max_connections: u32,
+    pub database_connect_timeout_secs: u64,
     pub log_level: String,
     pub request_timeout_secs: u64,
     pub header_read_timeout_secs: u64,
@@ -76,6 +80,8 @@ pub struct Config {
     pub s3_bucket: String,
     pub s3_access_key_id: String,
     pub s3_secret_access_key: Secret,
+    pub s3_access_key_id_file: PathBuf,
+    pub s3_secret_access_key_file: PathBuf,
     pub s3_force_path_style: bool,
     pub s3_presign_ttl_secs: u64,
     pub s3_delete_after_read: bool,
@@ -146,9 +152,10 @@ impl Config {
                 table.insert(key.to_string(), toml::Value::String(v));
             }
         }
-        let config: Config = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
+        let mut config: Config = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
             ConfigError::Invalid { key: "config".into(), reason: e.to_string() }
         })?;
+        config.read_secret_files()?;
         config.validate()?;
         Ok(config)
     }
@@ -219,13 +226,55 @@ impl Config {
         if !(url.is_empty() || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(invalid("database_url", "must be a postgres:// URL or empty for embedded SQLite"));
         }
-        if !self.s3_bucket.is_empty()
-            && (self.s3_access_key_id.is_empty() || self.s3_secret_access_key.is_empty())
-        {
+        if self.database_max_connections == 0 || self.database_connect_timeout_secs == 0 {
             return Err(invalid(
-                "s3_bucket",
-                "s3_access_key_id and s3_secret_access_key are required with a bucket",
+                "database_max_connections",
+                "database_max_connections and database_connect_timeout_secs must be >= 1",
             ));
+        }
+        // Neither key: the AWS default credential chain (environment, profile, roles).
+        if self.s3_access_key_id.is_empty() != self.s3_secret_access_key.is_empty() {
+            return Err(invalid(
+                "s3_access_key_id",
+                "set both s3_access_key_id and s3_secret_access_key, or neither to use the AWS default \
+                 credential chain",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Replaces each secret that has a `*_file` key by that file's content (a trailing newline
+    /// trimmed). Errors name the key and the path, never the content.
+    fn read_secret_files(&mut self) -> Result<(), ConfigError> {
+        fn read(key: &str, value_is_set: bool, path: &Path) -> Result<Option<String>, ConfigError> {
+            if path.as_os_str().is_empty() {
+                return Ok(None);
+            }
+            let invalid = |reason: String| ConfigError::Invalid { key: key.into(), reason };
+            let value_key = key.trim_end_matches("_file");
+            if value_is_set {
+                return Err(invalid(format!("set either {value_key} or {key}, not both")));
+            }
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
+            let value = text.trim_end_matches(['\n', '\r']);
+            if value.is_empty() {
+                return Err(invalid(format!("{} is empty", path.display())));
+            }
+            Ok(Some(value.to_string()))
+        }
+        if let Some(url) = read("database_url_file", !self.database_url.is_empty(), &self.database_url_file)?
+        {
+            self.database_url = Secret::new(url);
+        }
+        let key_id_set = !self.s3_access_key_id.is_empty();
+        if let Some(id) = read("s3_access_key_id_file", key_id_set, &self.s3_access_key_id_file)? {
+            self.s3_access_key_id = id;
+        }
+        let secret_set = !self.s3_secret_access_key.is_empty();
+        if let Some(secret) = read("s3_secret_access_key_file", secret_set, &self.s3_secret_access_key_file)?
+        {
+            self.s3_secret_access_key = Secret::new(secret);
         }
         Ok(())
     }
@@ -365,12 +414,132 @@ mod tests {
             &Overrides::default(),
             env(&[
                 ("IDVERIFY_DATABASE_URL", "postgres://u:hunter2@h/db"),
+                ("IDVERIFY_S3_ACCESS_KEY_ID", "AKID"),
                 ("IDVERIFY_S3_SECRET_ACCESS_KEY", "s3cr3t"),
             ]),
         )
         .unwrap();
         let printed = format!("{c:?}");
         assert!(!printed.contains("hunter2") && !printed.contains("s3cr3t"), "{printed}");
+    }
+
+    fn temp_file(name: &str, content: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("idverify-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, content).unwrap();
+        path
+    }
+
+    #[test]
+    fn secrets_are_read_from_files_with_the_trailing_newline_trimmed() {
+        let url = temp_file("db-url", "postgres://u:from-file@db/idverify\n");
+        let key_id = temp_file("key-id", "AKIDFROMFILE\r\n");
+        let secret = temp_file("secret", "s3cr3t-from-file");
+        let c = Config::load_from(
+            &Overrides::default(),
+            env(&[
+                ("IDVERIFY_DATABASE_URL_FILE", url.to_str().unwrap()),
+                ("IDVERIFY_S3_BUCKET", "uploads"),
+                ("IDVERIFY_S3_ACCESS_KEY_ID_FILE", key_id.to_str().unwrap()),
+                ("IDVERIFY_S3_SECRET_ACCESS_KEY_FILE", secret.to_str().unwrap()),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.database_url(), Some("postgres://u:from-file@db/idverify"));
+        assert_eq!(c.s3_access_key_id, "AKIDFROMFILE");
+        assert_eq!(c.s3_secret_access_key.expose(), "s3cr3t-from-file");
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("from-file@") && !printed.contains("s3cr3t"), "{printed}");
+    }
+
+    #[test]
+    fn a_secret_and_its_file_together_are_refused() {
+        let url = temp_file("db-url-both", "postgres://u:pw@db/idverify\n");
+        let err = Config::load_from(
+            &Overrides::default(),
+            env(&[
+                ("IDVERIFY_DATABASE_URL", "postgres://u:other@db/idverify"),
+                ("IDVERIFY_DATABASE_URL_FILE", url.to_str().unwrap()),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("database_url_file") && err.contains("not both"), "{err}");
+        let secret = temp_file("secret-both", "x\n");
+        let err = Config::load_from(
+            &Overrides::default(),
+            env(&[
+                ("IDVERIFY_S3_SECRET_ACCESS_KEY", "y"),
+                ("IDVERIFY_S3_SECRET_ACCESS_KEY_FILE", secret.to_str().unwrap()),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("s3_secret_access_key_file"), "{err}");
+    }
+
+    #[test]
+    fn unreadable_or_empty_secret_files_name_the_key_not_the_content() {
+        let missing = std::env::temp_dir().join("idverify-no-such-secret-file");
+        let err = Config::load_from(
+            &Overrides::default(),
+            env(&[("IDVERIFY_S3_ACCESS_KEY_ID_FILE", missing.to_str().unwrap())]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("s3_access_key_id_file") && err.contains("cannot read"), "{err}");
+        // A directory cannot be read as a file either.
+        let dir = temp_file("a-file", "").parent().unwrap().to_path_buf();
+        let err = Config::load_from(
+            &Overrides::default(),
+            env(&[("IDVERIFY_DATABASE_URL_FILE", dir.to_str().unwrap())]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("database_url_file"), "{err}");
+        let empty = temp_file("empty-secret", "\n");
+        let err = Config::load_from(
+            &Overrides::default(),
+            env(&[("IDVERIFY_S3_SECRET_ACCESS_KEY_FILE", empty.to_str().unwrap())]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("s3_secret_access_key_file") && err.contains("empty"), "{err}");
+        // A file holding something that is not a URL: the error does not echo it.
+        let bad = temp_file("bad-url", "mysql://u:leaked@db/x\n");
+        let err = Config::load_from(
+            &Overrides::default(),
+            env(&[("IDVERIFY_DATABASE_URL_FILE", bad.to_str().unwrap())]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("database_url") && !err.contains("leaked"), "{err}");
+    }
+
+    #[test]
+    fn s3_needs_both_keys_or_neither() {
+        let chain =
+            Config::load_from(&Overrides::default(), env(&[("IDVERIFY_S3_BUCKET", "uploads")])).unwrap();
+        assert!(chain.s3_enabled(), "a bucket without keys uses the default credential chain");
+        let err = Config::load_from(
+            &Overrides::default(),
+            env(&[("IDVERIFY_S3_BUCKET", "uploads"), ("IDVERIFY_S3_ACCESS_KEY_ID", "AKID")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("s3_secret_access_key"), "{err}");
+    }
+
+    #[test]
+    fn pool_settings_have_defaults_and_must_be_positive() {
+        let c = Config::load_from(&Overrides::default(), env(&[])).unwrap();
+        assert_eq!((c.database_max_connections, c.database_connect_timeout_secs), (16, 5));
+        let err =
+            Config::load_from(&Overrides::default(), env(&[("IDVERIFY_DATABASE_MAX_CONNECTIONS", "0")]))
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("database_max_connections"), "{err}");
     }
 
     #[test]

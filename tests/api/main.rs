@@ -11,6 +11,7 @@ mod common;
 mod bench;
 mod billing;
 mod contract;
+mod database_tls;
 mod faults;
 mod idempotency;
 mod logs;

@@ -14,10 +14,12 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, RequestChecksumCalculation};
+use aws_sdk_s3::config::{BehaviorVersion, Region, RequestChecksumCalculation};
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+
+mod credentials;
 
 /// Content types a client may announce (and is then bound to) when asking for an upload URL.
 pub const ALLOWED_CONTENT_TYPES: [&str; 3] = ["image/jpeg", "image/png", "image/webp"];
@@ -61,6 +63,7 @@ pub struct ObjectStoreConfig {
     pub endpoint: Option<String>,
     pub region: String,
     pub bucket: String,
+    /// Static keys; both empty = the AWS default credential chain (see the `credentials` module).
     pub access_key_id: String,
     pub secret_access_key: String,
     /// `http://host/bucket/key` instead of `http://bucket.host/key` (needed by most self-hosted servers).
@@ -233,7 +236,10 @@ where
 #[derive(Clone)]
 pub struct ObjectStore {
     client: Client,
-    bucket: String,
+    // Shared, not owned: `ObjectStore` is held by value in the server's state, so it stays small.
+    /// The client's credentials, kept for the start-up check (the client does not give them back).
+    credentials: std::sync::Arc<aws_sdk_s3::config::SharedCredentialsProvider>,
+    bucket: std::sync::Arc<str>,
     presign_ttl: Duration,
     max_object_bytes: u64,
     delete_after_read: bool,
@@ -268,17 +274,11 @@ impl ObjectStore {
             .with_max_attempts(MAX_ATTEMPTS)
             .with_initial_backoff(Duration::from_millis(100))
             .with_max_backoff(Duration::from_secs(1));
-        let credentials = Credentials::new(
-            cfg.access_key_id.clone(),
-            cfg.secret_access_key.clone(),
-            None,
-            None,
-            "idverify-config",
-        );
+        let credentials = credentials::provider(&cfg, https.clone()).await;
         let mut builder = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(cfg.region.clone()))
-            .credentials_provider(credentials)
+            .credentials_provider(credentials.clone())
             .force_path_style(cfg.force_path_style)
             .http_client(https)
             .timeout_config(timeouts)
@@ -290,7 +290,8 @@ impl ObjectStore {
         }
         Ok(ObjectStore {
             client: Client::from_conf(builder.build()),
-            bucket: cfg.bucket,
+            credentials: std::sync::Arc::new(credentials),
+            bucket: cfg.bucket.into(),
             presign_ttl: cfg.presign_ttl,
             max_object_bytes: cfg.max_object_bytes,
             delete_after_read: cfg.delete_after_read,
@@ -312,7 +313,7 @@ impl ObjectStore {
 
     /// Creates the bucket if it does not exist yet.
     pub async fn ensure_bucket(&self) -> Result<(), ObjectError> {
-        match self.client.head_bucket().bucket(&self.bucket).send().await {
+        match self.client.head_bucket().bucket(&*self.bucket).send().await {
             Ok(_) => return Ok(()),
             Err(err) => match classify("HeadBucket", &err) {
                 CallFailure::NotFound => {}
@@ -322,7 +323,7 @@ impl ObjectStore {
                 CallFailure::Unavailable(msg) => return Err(ObjectError::Unavailable(msg)),
             },
         }
-        let mut create = self.client.create_bucket().bucket(&self.bucket);
+        let mut create = self.client.create_bucket().bucket(&*self.bucket);
         let region = self.client.config().region().map(|r| r.as_ref().to_owned()).unwrap_or_default();
         // us-east-1 is the one region that must not be named as a location constraint.
         if region != "us-east-1" && !region.is_empty() {
@@ -371,7 +372,7 @@ impl ObjectStore {
         let presigned = self
             .client
             .put_object()
-            .bucket(&self.bucket)
+            .bucket(&*self.bucket)
             .key(&key)
             .content_type(content_type)
             .presigned(presigning)
@@ -406,7 +407,7 @@ impl ObjectStore {
     /// Reads an object the org owns. `Forbidden` for foreign, malformed or missing references alike;
     /// `TooLarge` without downloading more than `max_object_bytes + 1` bytes.
     pub async fn read_for_org(&self, org_id: &str, reference: &S3Ref) -> Result<Vec<u8>, ObjectError> {
-        if reference.bucket != self.bucket || !key_allowed_for_org(org_id, &reference.key) {
+        if *reference.bucket != *self.bucket || !key_allowed_for_org(org_id, &reference.key) {
             return Err(ObjectError::Forbidden);
         }
         let key = reference.key.as_str();
@@ -418,7 +419,7 @@ impl ObjectStore {
         if self.delete_after_read {
             match tokio::time::timeout(
                 self.timeout,
-                self.client.delete_object().bucket(&self.bucket).key(key).send(),
+                self.client.delete_object().bucket(&*self.bucket).key(key).send(),
             )
             .await
             {
@@ -438,7 +439,7 @@ impl ObjectStore {
         let head = self
             .client
             .head_object()
-            .bucket(&self.bucket)
+            .bucket(&*self.bucket)
             .key(key)
             .send()
             .await
@@ -454,7 +455,7 @@ impl ObjectStore {
             let response = self
                 .client
                 .get_object()
-                .bucket(&self.bucket)
+                .bucket(&*self.bucket)
                 .key(key)
                 .send()
                 .await
@@ -512,7 +513,7 @@ impl ObjectStore {
 
     /// Checks that the store answers and the bucket is accessible (for readiness probes).
     pub async fn ping(&self) -> Result<(), ObjectError> {
-        match self.client.head_bucket().bucket(&self.bucket).send().await {
+        match self.client.head_bucket().bucket(&*self.bucket).send().await {
             Ok(_) => Ok(()),
             Err(err) => Err(match classify("HeadBucket", &err) {
                 CallFailure::NotFound => ObjectError::Unavailable("HeadBucket: bucket not found".to_owned()),
@@ -538,8 +539,8 @@ fn validate_config(cfg: &ObjectStoreConfig) -> Result<(), ObjectError> {
     if !is_valid_bucket_name(&cfg.bucket) {
         return fail("bucket name is not a valid S3 bucket name");
     }
-    if cfg.access_key_id.is_empty() || cfg.secret_access_key.is_empty() {
-        return fail("access key id and secret access key are required");
+    if cfg.access_key_id.is_empty() != cfg.secret_access_key.is_empty() {
+        return fail("set both access key id and secret access key, or neither (default credential chain)");
     }
     if cfg.presign_ttl < Duration::from_secs(1) || cfg.presign_ttl > MAX_PRESIGN_TTL {
         return fail("presign ttl must be between 1 second and 7 days");

@@ -135,8 +135,8 @@ fn config_is_validated() {
         ("empty endpoint host", |c| c.endpoint = Some("http://".to_owned())),
         ("empty region", |c| c.region = " ".to_owned()),
         ("bad bucket", |c| c.bucket = "Bad_Bucket".to_owned()),
-        ("no access key", |c| c.access_key_id.clear()),
-        ("no secret", |c| c.secret_access_key.clear()),
+        ("key id without secret", |c| c.secret_access_key.clear()),
+        ("secret without key id", |c| c.access_key_id.clear()),
         ("ttl too long", |c| c.presign_ttl = Duration::from_secs(8 * 24 * 3600)),
         ("zero max bytes", |c| c.max_object_bytes = 0),
         ("tiny timeout", |c| c.timeout = Duration::from_millis(1)),
@@ -150,6 +150,11 @@ fn config_is_validated() {
     let mut aws = config();
     aws.endpoint = None;
     assert!(validate_config(&aws).is_ok());
+    // Neither key: the default credential chain.
+    let mut chain = config();
+    chain.access_key_id.clear();
+    chain.secret_access_key.clear();
+    assert!(validate_config(&chain).is_ok());
 }
 
 #[test]

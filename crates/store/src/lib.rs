@@ -21,9 +21,16 @@
 //!   transactions start with `BEGIN IMMEDIATE` so concurrent writers queue instead of failing. Meant for
 //!   a single process.
 //! - **PostgreSQL** (`database_url = Some("postgres://...")`): migrations run on connect under sqlx's
-//!   advisory lock, so replicas may start together. Pool acquire timeout 2 s, connections are checked
-//!   before use, so a database that went away yields [`StoreError::Unavailable`] quickly and the pool
-//!   reconnects by itself once it is back.
+//!   advisory lock, so replicas may start together. Start-up waits up to `connect_timeout` for the
+//!   server (one still starting is retried); TLS and authentication failures end it at once. Pool
+//!   of `max_connections`, acquire timeout 2 s (or `connect_timeout` if shorter), connections are
+//!   checked before use, so a database that went away yields [`StoreError::Unavailable`] quickly and
+//!   the pool reconnects by itself once it is back.
+//! - **TLS** (PostgreSQL): rustls, driven by the URL's libpq parameters: `sslmode=disable|prefer|
+//!   require|verify-ca|verify-full` (default `prefer`: TLS when the server offers it, unverified) and
+//!   `sslrootcert=PATH` (CAs added to the Mozilla roots compiled in). `verify-full` checks the chain
+//!   and the host name. `verify-ca` should check the chain only, but sqlx 0.8.6 with rustls
+//!   >= 0.23.24 checks the name too (sqlx issue #3793, fixed after 0.8.6).
 //!
 //! # Money
 //! Balances are whole tokens (`i64`, never negative). Every change of balance writes a ledger row in
@@ -88,19 +95,45 @@ use sqlx::sqlite::{
 
 use rate::BucketState;
 
+/// A request waits at most this long for a pooled PostgreSQL connection, so an outage answers 503 fast.
 const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 const SQLITE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// Upper bound for connect + migrate, whatever the driver does with unroutable hosts.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_TEXT_LEN: usize = 256;
 
 /// Where the store lives. `database_url: Some("postgres://...")` selects PostgreSQL, otherwise SQLite
 /// in `data_dir/idverify.sqlite3`.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone)]
 pub struct StoreConfig {
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
+    /// PostgreSQL pool size (per process).
+    pub max_connections: u32,
+    /// Upper bound for start-up (connect + migrate), whatever the driver does with unroutable hosts.
+    pub connect_timeout: Duration,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            data_dir: PathBuf::new(),
+            database_url: None,
+            max_connections: 16,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL may hold a password.
+        f.debug_struct("StoreConfig")
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &self.database_url.as_ref().map(|_| "<redacted>"))
+            .field("max_connections", &self.max_connections)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish()
+    }
 }
 
 /// Source of "now" in milliseconds since the Unix epoch. Replaceable for tests of expiry and refill.
@@ -225,6 +258,58 @@ fn org_not_found() -> StoreError {
     StoreError::NotFound("organization".into())
 }
 
+/// The first connection's failure, said so that an operator knows what to fix. Never includes the URL.
+fn startup_error(error: sqlx::Error, options: &PgConnectOptions, timeout: Duration) -> StoreError {
+    let host = options.get_host();
+    match &error {
+        sqlx::Error::PoolTimedOut => StoreError::Unavailable(format!(
+            "no connection to PostgreSQL at {host}:{} within {} s (database_connect_timeout_secs)",
+            options.get_port(),
+            timeout.as_secs_f32()
+        )),
+        // Certificate checks fail inside the handshake's I/O, so sqlx reports most of them as an
+        // I/O error of kind InvalidData wrapping the rustls error; setup errors come as `Tls`.
+        sqlx::Error::Tls(_) | sqlx::Error::Io(_) if is_tls_failure(&error) => {
+            let reason = match &error {
+                sqlx::Error::Tls(reason) => reason.to_string(),
+                other => other.to_string(),
+            };
+            let hint = if reason.contains("UnknownIssuer") {
+                "the server certificate is not signed by a CA in sslrootcert (nor by a public root CA)"
+            } else if reason.contains("not valid for name") {
+                // sqlx 0.8.6 with rustls >= 0.23.24 checks the name under verify-ca too (sqlx #3793).
+                "the host name in database_url is not in the server certificate (sslmode=verify-full, \
+                 and with this sqlx also verify-ca, checks it): connect by a name the certificate has"
+            } else {
+                "check sslmode and sslrootcert"
+            };
+            StoreError::Unavailable(format!("TLS with PostgreSQL at {host} failed: {hint} ({reason})"))
+        }
+        sqlx::Error::Io(io)
+            if matches!(io.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied) =>
+        {
+            StoreError::Invalid(format!(
+                "cannot read a file named in database_url (sslrootcert, or the socket directory): {io}"
+            ))
+        }
+        _ => StoreError::from(error),
+    }
+}
+
+fn is_tls_failure(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Tls(_) => true,
+        sqlx::Error::Io(io) => {
+            io.kind() == std::io::ErrorKind::InvalidData
+                && io.get_ref().is_some_and(|inner| {
+                    let text = inner.to_string();
+                    text.contains("certificate") || text.contains("TLS") || text.contains("handshake")
+                })
+        }
+        _ => false,
+    }
+}
+
 impl Store {
     /// Opens (creating and migrating) the configured database.
     pub async fn connect(cfg: &StoreConfig) -> Result<Store, StoreError> {
@@ -235,7 +320,7 @@ impl Store {
                         "database_url must start with postgres:// or postgresql://".into(),
                     ));
                 }
-                Self::connect_postgres(url).await?
+                Self::connect_postgres(url, cfg).await?
             }
             _ => Self::connect_sqlite(cfg).await?,
         };
@@ -255,30 +340,43 @@ impl Store {
         }
     }
 
-    async fn connect_postgres(url: &str) -> Result<Backend, StoreError> {
+    async fn connect_postgres(url: &str, cfg: &StoreConfig) -> Result<Backend, StoreError> {
+        if cfg.max_connections == 0 || cfg.connect_timeout.is_zero() {
+            return Err(StoreError::Invalid("max_connections and connect_timeout must be positive".into()));
+        }
         // The URL may hold a password: never echo it in errors.
         let options = PgConnectOptions::from_str(url)
             .map_err(|_| StoreError::Invalid("database_url is not a valid PostgreSQL URL".into()))?
             .application_name("idverify")
             // A stuck query must not hold a request (and a pool connection) forever.
             .options([("statement_timeout", "15000")]);
+        // Start-up gets its own one-connection pool whose acquire waits the whole connect timeout, so
+        // a server still starting is retried; TLS and authentication errors end the wait at once.
+        let startup = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(cfg.connect_timeout)
+            .connect_lazy_with(options.clone());
+        let setup = async {
+            let mut connection =
+                startup.acquire().await.map_err(|e| startup_error(e, &options, cfg.connect_timeout))?;
+            migrations::postgres().await?.run(&mut *connection).await?;
+            Ok::<_, StoreError>(())
+        };
+        let result = tokio::time::timeout(cfg.connect_timeout, setup).await;
+        startup.close().await;
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(StoreError::Unavailable("timed out connecting to PostgreSQL".into())),
+        }
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(cfg.max_connections)
             .min_connections(0)
-            .acquire_timeout(PG_ACQUIRE_TIMEOUT)
+            .acquire_timeout(PG_ACQUIRE_TIMEOUT.min(cfg.connect_timeout))
             .idle_timeout(Some(Duration::from_secs(300)))
             .test_before_acquire(true)
             .connect_lazy_with(options);
-        let setup = async {
-            let migrator = migrations::postgres().await?;
-            migrator.run(&pool).await?;
-            Ok::<_, StoreError>(())
-        };
-        match tokio::time::timeout(CONNECT_TIMEOUT, setup).await {
-            Ok(Ok(())) => Ok(Backend::Postgres(pool)),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(StoreError::Unavailable("timed out connecting to PostgreSQL".into())),
-        }
+        Ok(Backend::Postgres(pool))
     }
 
     async fn connect_sqlite(cfg: &StoreConfig) -> Result<Backend, StoreError> {
@@ -325,6 +423,17 @@ impl Store {
             sqlx::query(d.sql("SELECT 1")).execute(pool).await?;
         });
         Ok(())
+    }
+
+    /// Whether a pooled connection to the database is TLS-encrypted (always false for SQLite, a file).
+    pub async fn connection_encrypted(&self) -> Result<bool, StoreError> {
+        match &self.inner.backend {
+            Backend::Sqlite(_) => Ok(false),
+            Backend::Postgres(pool) => {
+                let sql = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+                Ok(sqlx::query_scalar::<_, bool>(sql).fetch_optional(pool).await?.unwrap_or(false))
+            }
+        }
     }
 
     /// Closes the pool; in-flight calls finish, later calls fail with `Unavailable`.

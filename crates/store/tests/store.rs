@@ -40,15 +40,23 @@ struct Backends {
 
 async fn backends(test: &str) -> Backends {
     let dir = tempfile::tempdir().expect("temp dir");
-    let sqlite = Store::connect(&StoreConfig { data_dir: dir.path().to_path_buf(), database_url: None })
-        .await
-        .expect("sqlite store");
+    let sqlite = Store::connect(&StoreConfig {
+        data_dir: dir.path().to_path_buf(),
+        database_url: None,
+        ..Default::default()
+    })
+    .await
+    .expect("sqlite store");
     assert_eq!(sqlite.backend(), "sqlite");
     let mut stores = vec![sqlite];
     if let Some(url) = postgres_url() {
-        let pg = Store::connect(&StoreConfig { data_dir: dir.path().to_path_buf(), database_url: Some(url) })
-            .await
-            .expect("postgres store");
+        let pg = Store::connect(&StoreConfig {
+            data_dir: dir.path().to_path_buf(),
+            database_url: Some(url),
+            ..Default::default()
+        })
+        .await
+        .expect("postgres store");
         assert_eq!(pg.backend(), "postgres");
         stores.push(pg);
     } else {
@@ -439,7 +447,8 @@ async fn postgres_replicas_share_one_rate_limit() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let cfg = StoreConfig { data_dir: dir.path().to_path_buf(), database_url: Some(url) };
+    let cfg =
+        StoreConfig { data_dir: dir.path().to_path_buf(), database_url: Some(url), ..Default::default() };
     let clock = FakeClock::new();
     let replica_a = Store::connect(&cfg).await.unwrap().with_clock(clock.clone());
     let replica_b = Store::connect(&cfg).await.unwrap().with_clock(clock.clone());
@@ -472,7 +481,7 @@ async fn postgres_replicas_share_one_rate_limit() {
 async fn sqlite_file_created_in_data_dir_and_reopened() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("nested").join("data");
-    let cfg = StoreConfig { data_dir: data_dir.clone(), database_url: None };
+    let cfg = StoreConfig { data_dir: data_dir.clone(), database_url: None, ..Default::default() };
     let name = unique("persist");
     {
         let store = Store::connect(&cfg).await.unwrap();
@@ -493,21 +502,32 @@ async fn unreachable_database_is_unavailable_quickly() {
     let result = Store::connect(&StoreConfig {
         data_dir: dir.path().to_path_buf(),
         database_url: Some("postgres://postgres@127.0.0.1:1/idverify".into()),
+        // Refused connections are retried (a server may be starting) until the connect timeout.
+        connect_timeout: Duration::from_secs(2),
+        ..Default::default()
     })
     .await;
     let elapsed = started.elapsed();
     assert!(matches!(result, Err(StoreError::Unavailable(_))), "{result:?}");
+    let message = result.unwrap_err().to_string();
+    assert!(message.contains("127.0.0.1:1") && message.contains("within 2 s"), "{message}");
     assert!(elapsed < Duration::from_secs(4), "took {elapsed:?}");
 
     // A data dir that cannot be created (its parent is a file) is Unavailable too.
     let file = dir.path().join("plain-file");
     std::fs::write(&file, b"x").unwrap();
-    let result = Store::connect(&StoreConfig { data_dir: file.join("data"), database_url: None }).await;
+    let result = Store::connect(&StoreConfig {
+        data_dir: file.join("data"),
+        database_url: None,
+        ..Default::default()
+    })
+    .await;
     assert!(matches!(result, Err(StoreError::Unavailable(_))), "{result:?}");
 
     let result = Store::connect(&StoreConfig {
         data_dir: dir.path().to_path_buf(),
         database_url: Some("mysql://localhost/x".into()),
+        ..Default::default()
     })
     .await;
     assert!(matches!(result, Err(StoreError::Invalid(_))));
@@ -547,10 +567,13 @@ async fn postgres_outage_is_unavailable_then_recovers() {
     let _stop = StopOnDrop(scripts.clone(), dir.clone());
     assert_eq!(url, format!("postgres://postgres@127.0.0.1:{port}/idverify"));
 
-    let store =
-        Store::connect(&StoreConfig { data_dir: cluster.path().to_path_buf(), database_url: Some(url) })
-            .await
-            .unwrap();
+    let store = Store::connect(&StoreConfig {
+        data_dir: cluster.path().to_path_buf(),
+        database_url: Some(url),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let org = store.create_org(&unique("outage"), 5).await.unwrap();
     store.ping().await.unwrap();
 

@@ -92,10 +92,13 @@ impl TestApp {
             env.extend(test_s3_env().expect("IDVERIFY_TEST_S3_ENDPOINT must be set for an S3 test"));
         }
         let config = Config::load_from(&Overrides::default(), env).unwrap();
-        let store =
-            Store::connect(&StoreConfig { data_dir: dir.0.clone(), database_url: options.database_url })
-                .await
-                .unwrap();
+        let store = Store::connect(&StoreConfig {
+            data_dir: dir.0.clone(),
+            database_url: options.database_url,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
         let objects = idverify::app::connect_objects(&config).await.unwrap();
         let org = store.create_org(&format!("org-{}", uuid_like()), options.tokens).await.unwrap();
         let key = store.create_key(&org.id, "test").await.unwrap();
