@@ -89,13 +89,19 @@ make_rust() {
     printf 'version = "12"\ndefault_toolchain = "%s-x86_64-unknown-linux-gnu"\nprofile = "minimal"\n' \
         "$RUST_VERSION" > "$ctx/rustup/settings.toml"
     cp "$(command -v rustup)" "$ctx/cargo/bin/rustup"
+    # This machine's own extra CAs (a TLS-intercepting egress proxy's, say): without them the
+    # build stage's pip, npm and cargo cannot reach the registries that the host reaches.
+    mkdir -p "$ctx/extra-ca"
+    cp /usr/local/share/ca-certificates/*.crt "$ctx/extra-ca/" 2>/dev/null || true
     cat > "$ctx/Containerfile" <<EOF
 FROM $DEBIAN_IMAGE
 ENV RUSTUP_HOME=/usr/local/rustup CARGO_HOME=/usr/local/cargo \
     PATH=/usr/local/cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     RUST_VERSION=$RUST_VERSION
+COPY extra-ca /usr/local/share/ca-certificates
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates gcc libc6-dev pkg-config \
- && rm -rf /var/lib/apt/lists/*
+ && rm -rf /var/lib/apt/lists/* && update-ca-certificates
+ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
 COPY rustup /usr/local/rustup
 COPY cargo /usr/local/cargo
 RUN cd /usr/local/cargo/bin \
