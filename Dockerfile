@@ -40,11 +40,15 @@ FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --home-dir /var/lib/idverify --create-home idverify
+ && useradd --system --uid 10001 --home-dir /var/lib/idverify --create-home idverify \
+ && install -d -o idverify -g idverify -m 0700 /var/lib/idverify/data
 COPY --from=build /usr/local/bin/idverify /usr/local/bin/idverify
 COPY --from=build /models /opt/idverify/models
 USER 10001
 WORKDIR /var/lib/idverify
+# The only directory the server writes (SQLite, when no PostgreSQL is configured): a volume, so the
+# root filesystem can be read-only.
+VOLUME ["/var/lib/idverify/data"]
 ENV IDVERIFY_LISTEN=0.0.0.0:8080 \
     IDVERIFY_DATA_DIR=/var/lib/idverify/data \
     IDVERIFY_MODELS_DIR=/opt/idverify/models

@@ -21,7 +21,7 @@ cd "$ROOT"
 
 log() { echo "[container-test] $*" >&2; }
 load() { sed -n 's/.*load average: //p' < <(uptime); }
-cleanup() { "${PODMAN[@]}" rm -f -t 0 "$NAME" >/dev/null 2>&1 || true; }
+cleanup() { "${PODMAN[@]}" rm -f -v -t 0 "$NAME" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
 bash scripts/container-base-images.sh
@@ -42,7 +42,9 @@ log "built in ${BUILD_S}s (load before: $LOAD_BEFORE; after: $(load)), ${SIZE_MB
 "${PODMAN[@]}" history --format '{{.Size}}\t{{.CreatedBy}}' "$IMAGE" | cut -c1-140 | head -8 >&2
 
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-RUN_ARGS=(--name "$NAME" --network host -e "IDVERIFY_LISTEN=127.0.0.1:$PORT")
+# Read-only root filesystem, as deploy/kubernetes/deployment.yaml runs it; the data dir is the
+# image's volume.
+RUN_ARGS=(--name "$NAME" --network host --read-only -e "IDVERIFY_LISTEN=127.0.0.1:$PORT")
 [[ -n "${CONTAINER_ENV_FILE:-}" ]] && RUN_ARGS+=(--env-file "$CONTAINER_ENV_FILE")
 "${PODMAN[@]}" run -d "${RUN_ARGS[@]}" "$IMAGE" >/dev/null
 BASE="http://127.0.0.1:$PORT"
