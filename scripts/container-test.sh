@@ -37,7 +37,8 @@ for v in http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY; do
 done
 "${PODMAN[@]}" build --network host --format docker "${BUILD_ARGS[@]}" -t "$IMAGE" . >&2
 BUILD_S=$(($(date +%s) - START))
-SIZE_MB=$(($("${PODMAN[@]}" image inspect --format '{{.Size}}' "$IMAGE") / 1000000))
+SIZE_BYTES="$("${PODMAN[@]}" image inspect --format '{{.Size}}' "$IMAGE")"
+SIZE_MB=$((SIZE_BYTES / 1000000))
 log "built in ${BUILD_S}s (load before: $LOAD_BEFORE; after: $(load)), ${SIZE_MB} MB"
 "${PODMAN[@]}" history --format '{{.Size}}\t{{.CreatedBy}}' "$IMAGE" | cut -c1-140 | head -8 >&2
 
