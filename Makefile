@@ -1,5 +1,5 @@
 # The two commands a new user needs: `make run` and `make test`.
-.PHONY: run test models build release lint clean-cache
+.PHONY: run test models build release lint clean-cache test-container deploy-validate
 
 MODELS_DIR ?= $(or $(IDVERIFY_MODELS_DIR),./models)
 
@@ -13,6 +13,14 @@ run: models
 # The whole suite: unit, integration (SQLite, PostgreSQL, SeaweedFS), real-model tests, curl smoke.
 test: models
 	bash scripts/test.sh
+
+# The container image built with podman, run, and smoke-tested with curl (scripts/container-test.sh).
+test-container:
+	bash scripts/container-test.sh
+
+# The compose file and the Kubernetes manifests, validated offline.
+deploy-validate:
+	bash scripts/deploy-validate.sh
 
 release:
 	cargo build --release --bin idverify

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite (`make test`): lint, every crate's tests against real SQLite, a throwaway
 # PostgreSQL and a throwaway SeaweedFS (S3), real-model tests, short fuzz runs, the curl smoke test,
-# generated Python and TypeScript clients and schemathesis against the real binary, and the
-# Dockerfile lint. Starts and cleans up everything it needs.
+# generated Python and TypeScript clients and schemathesis against the real binary, the
+# Dockerfile lint and the deploy manifests' offline validation. Starts and cleans up everything it
+# needs. (The container image is built and smoke-tested by `make test-container`.)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -72,6 +73,9 @@ if [[ ! -x "$CACHE/venv-lint/bin/hadolint" ]]; then
 fi
 "$CACHE/venv-lint/bin/hadolint" Dockerfile
 echo "hadolint: Dockerfile clean"
+
+step "deploy manifests (compose, nginx, Kubernetes; offline)"
+bash scripts/deploy-validate.sh
 
 step "cargo deny (licenses, bans, sources)"
 # Installing cargo-deny builds it from source: 7 min 15 s wall (196 s CPU) on this 2-core machine
