@@ -6,8 +6,8 @@
 #   scripts/bench-peer.sh [--repeat N] [--no-build]      (default 3 repetitions of 4 pairs)
 #
 # The peer lives in a venv under ${IDVERIFY_CACHE_DIR:-$HOME/.cache/idverify}/peer-venv.
-# `pip install face_recognition` compiles dlib (tens of minutes); a dlib wheel already built on
-# this machine (pip's wheel cache, or one found under /tmp) is reused when there is one.
+# dlib comes from a wheel already built on this machine (pip's wheel cache, or /tmp) when there is
+# one, else from PyPI's prebuilt dlib-bin; PEER_DLIB=source compiles it (tens of minutes).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -58,12 +58,18 @@ if ! "$PY" -c 'import face_recognition, passporteye' 2>/dev/null; then
     wheel="$(find "$HOME/.cache/pip" /tmp -maxdepth 8 -name "dlib-*-$tag-$tag-linux_x86_64.whl" 2>/dev/null | head -n 1 || true)"
     if [[ -n "$wheel" ]]; then
         "$VENV/bin/pip" install -q "$wheel"
-    else
-        # dlib is compiled from source by pip.
+        "$VENV/bin/pip" install -q passporteye face_recognition
+    elif [[ "${PEER_DLIB:-}" == source ]]; then
+        # dlib compiled from source by pip (tens of minutes on 2 cores).
         command -v cmake >/dev/null && command -v g++ >/dev/null ||
             { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake g++ >/dev/null; }
+        "$VENV/bin/pip" install -q passporteye face_recognition
+    else
+        # The same dlib prebuilt on PyPI (dlib-bin); face_recognition itself asks for the
+        # source package `dlib`, so it is installed without its dependencies, which come first.
+        "$VENV/bin/pip" install -q dlib-bin passporteye face_recognition_models Click Pillow numpy
+        "$VENV/bin/pip" install -q --no-deps face_recognition
     fi
-    "$VENV/bin/pip" install -q passporteye face_recognition
 fi
 
 # --- idverify server -----------------------------------------------------------------------

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Three replicas of the real binary behind nginx (round-robin, the next replica tried on a
-# connection failure), sharing one PostgreSQL and one SeaweedFS, under a bounded load of verify,
+# Three replicas of the real binary behind nginx with the shipped deploy/nginx.conf (round-robin,
+# the next replica tried on a connection failure only), sharing one PostgreSQL and one SeaweedFS, under a bounded load of verify,
 # scan and detect requests from careful clients (Idempotency-Key on every request, retried on
 # documented retryable answers). During the load one replica is restarted the rolling way
 # (SIGTERM, drain, start) and another is SIGKILLed and started again. Then:
@@ -26,6 +26,8 @@ export IDVERIFY_MODELS_DIR="${IDVERIFY_MODELS_DIR:-$ROOT/models}"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 log() { echo "cluster: $*"; }
 declare -a PIDS PORTS
+# Organization names unique to this run (the test database may be shared with other tests).
+RUN="$(date +%s)-$$"
 
 cleanup() {
   for pid in "${PIDS[@]:-}"; do [[ -n "$pid" ]] && kill -9 "$pid" 2>/dev/null; done
@@ -87,48 +89,17 @@ wait_ready() { # index
   log "FAIL replica $i did not become ready"; tail -5 "$WORK/replica$i.log"; exit 1
 }
 # Migrations run once, before the replicas race for them.
-"$BIN" org create cluster-load --tokens 1000000 > "$WORK/load.key"
+"$BIN" org create cluster-load-$RUN --tokens 1000000 > "$WORK/load.key"
 for i in 0 1 2; do start_replica "$i"; done
 for i in 0 1 2; do wait_ready "$i"; done
 log "3 replicas ready on ports ${PORTS[*]}"
 
-# --- nginx --------------------------------------------------------------------------------------
+# --- nginx (the shipped deploy/nginx.conf) ---------------------------------------------------
 NGINX_PORT="$(free_port)"
 mkdir -p "$WORK/nginx"
-USER_LINE=""; [[ "$(id -u)" == 0 ]] && USER_LINE="user root;"
-cat > "$WORK/nginx/nginx.conf" <<EOF
-$USER_LINE
-worker_processes 1;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 256; }
-http {
-  access_log $WORK/nginx/access.log;
-  client_body_temp_path $WORK/nginx/body;
-  proxy_temp_path $WORK/nginx/proxy;
-  fastcgi_temp_path $WORK/nginx/fastcgi;
-  uwsgi_temp_path $WORK/nginx/uwsgi;
-  scgi_temp_path $WORK/nginx/scgi;
-  upstream idverify {
-$(for i in 0 1 2; do echo "    server 127.0.0.1:${PORTS[$i]} max_fails=1 fail_timeout=2s;"; done)
-  }
-  server {
-    listen 127.0.0.1:$NGINX_PORT;
-    client_max_body_size 50m;
-    location / {
-      proxy_pass http://idverify;
-      # The next replica is tried only when this one could not be reached. nginx never passes a
-      # POST on once it was sent, so a request is never run twice by the balancer.
-      proxy_next_upstream error timeout;
-      proxy_next_upstream_tries 3;
-      proxy_connect_timeout 2s;
-      proxy_read_timeout 30s;
-      proxy_set_header X-Forwarded-For \$remote_addr;
-    }
-  }
-}
-EOF
-"$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf"
+python3 "$ROOT/scripts/lib/cluster_nginx.py" "$ROOT/deploy/nginx.conf" "$WORK/nginx" "$NGINX_PORT" "${PORTS[@]}" \
+  > "$WORK/nginx/nginx.conf"
+"$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log"
 BASE="http://127.0.0.1:$NGINX_PORT"
 for _ in $(seq 1 50); do curl -fsS "$BASE/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 log "nginx on $BASE"
@@ -176,7 +147,7 @@ log "load: $(cat "$WORK/load.json")"
 
 # --- Checks -------------------------------------------------------------------------------------
 psql_value() { psql "$DB_URL" -XAtq -c "$1"; }
-ORG_ID="$(psql_value "SELECT id FROM orgs WHERE name = 'cluster-load'")"
+ORG_ID="$(psql_value "SELECT id FROM orgs WHERE name = 'cluster-load-$RUN'")"
 # The unanswered requests of the killed replica are refunded once the sweep bound has passed.
 deadline=$(( KILLED_AT + SWEEP_BOUND_S + 30 ))
 while (( $(date +%s) < deadline )); do
@@ -214,8 +185,8 @@ fi
 log "charged $NET tokens for answers worth $EXPECTED; $SWEPT sweep rounds refunded requests of the killed replica"
 
 # Rate limit shared by the replicas: 2/s with a burst of 4, 30 requests at once through nginx.
-RATE_KEY="$("$BIN" org create cluster-rate --tokens 0 | tail -n 1)"
-"$BIN" org rate-limit cluster-rate --per-second 2 --burst 4 >/dev/null
+RATE_KEY="$("$BIN" org create cluster-rate-$RUN --tokens 0 | tail -n 1)"
+"$BIN" org rate-limit cluster-rate-$RUN --per-second 2 --burst 4 >/dev/null
 START_NS="$(date +%s%N)"
 RATE_PIDS=()
 for n in $(seq 1 30); do
@@ -235,7 +206,7 @@ fi
 log "rate limit: $RATE_OK of 30 passed in ${ELAPSED_MS} ms (at most $ALLOWED allowed), $RATE_429 got 429"
 
 # An Idempotency-Key used on one replica replays on another, charged once.
-IDEM_KEY="$("$BIN" org create cluster-idem --tokens 10 | tail -n 1)"
+IDEM_KEY="$("$BIN" org create cluster-idem-$RUN --tokens 10 | tail -n 1)"
 printf '{"image":"%s"}' "$(base64 -w0 "$FACE")" > "$WORK/detect.json"
 for i in 0 2; do
   curl -sS -D "$WORK/idem$i.headers" -o "$WORK/idem$i.json" -H "x-api-key: $IDEM_KEY" \
@@ -244,7 +215,7 @@ for i in 0 2; do
 done
 IDEM=shared
 if ! { cmp -s "$WORK/idem0.json" "$WORK/idem2.json" && grep -qi '^idempotent-replayed: true' "$WORK/idem2.headers" \
-  && [[ "$(psql_value "SELECT balance FROM orgs WHERE name = 'cluster-idem'")" == 9 ]]; }; then
+  && [[ "$(psql_value "SELECT balance FROM orgs WHERE name = 'cluster-idem-$RUN'")" == 9 ]]; }; then
   IDEM=not-shared
   fail "idempotency: replica 2 did not replay replica 0's answer (or charged twice)"
 fi

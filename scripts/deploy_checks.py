@@ -12,14 +12,6 @@ from pathlib import Path
 
 import yaml
 
-# Config keys that other branches add (the shared interface names); accepted until they are in
-# config/default.toml.
-SHARED_KEYS = {
-    "database_url_file", "database_max_connections", "database_connect_timeout_secs",
-    "s3_access_key_id_file", "s3_secret_access_key_file",
-    "shutdown_drain_delay_secs", "metrics_listen",
-}
-
 failures = []
 
 
@@ -30,7 +22,7 @@ def check(ok, message):
 
 def config_keys(root):
     with open(root / "config/default.toml", "rb") as f:
-        return set(tomllib.load(f)) | SHARED_KEYS
+        return set(tomllib.load(f))
 
 
 def check_env_names(where, names, keys):

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite (`make test`): lint, every crate's tests against real SQLite, a throwaway
 # PostgreSQL and a throwaway SeaweedFS (S3), real-model tests, short fuzz runs, the curl smoke test,
-# generated Python and TypeScript clients and schemathesis against the real binary, the
+# three replicas behind nginx (scripts/cluster-test.sh), generated Python and TypeScript clients and schemathesis against the real binary, the
 # Dockerfile lint and the deploy manifests' offline validation. Starts and cleans up everything it
 # needs. (The container image is built and smoke-tested by `make test-container`.)
 set -euo pipefail
@@ -59,6 +59,9 @@ bash tests/curl/smoke.sh "$TARGET/debug/idverify"
 
 step "SIGKILL: the charges of unanswered requests are refunded by a restarted replica's sweep"
 bash tests/curl/sigkill.sh "$TARGET/debug/idverify"
+
+step "three replicas behind nginx: rolling restart, SIGKILL, shared ledger, rate limit and idempotency"
+bash scripts/cluster-test.sh "$TARGET/debug/idverify"
 
 step "generated clients against the real binary (Python, TypeScript)"
 bash scripts/contract-clients.sh "$TARGET/debug/idverify"
