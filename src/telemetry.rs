@@ -87,6 +87,8 @@ pub struct Metrics {
     requests: Mutex<BTreeMap<(String, u16), Histogram>>,
     stages: Mutex<BTreeMap<&'static str, Histogram>>,
     overloaded: std::sync::atomic::AtomicU64,
+    /// Face matches by the recognizers that decided (`dlib`, `dlib+sface`).
+    face_decisions: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl Metrics {
@@ -102,6 +104,13 @@ impl Metrics {
 
     pub fn count_overload(&self) {
         self.overloaded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Counts a face match decided by `recognizers` (the names of `MatchScore::recognizers`).
+    pub fn count_face_decision(&self, recognizers: &[&str]) {
+        let label = if recognizers.len() > 1 { "dlib+sface" } else { "dlib" };
+        let mut map = self.face_decisions.lock().unwrap_or_else(|p| p.into_inner());
+        *map.entry(label).or_default() += 1;
     }
 
     pub fn render(&self) -> String {
@@ -137,6 +146,13 @@ impl Metrics {
             "idverify_overloaded_total {}",
             self.overloaded.load(std::sync::atomic::Ordering::Relaxed)
         );
+        out.push_str(
+            "# HELP idverify_face_recognizer_decisions_total Face matches by the recognizers that decided.\n",
+        );
+        out.push_str("# TYPE idverify_face_recognizer_decisions_total counter\n");
+        for (label, n) in self.face_decisions.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(out, "idverify_face_recognizer_decisions_total{{recognizers=\"{label}\"}} {n}");
+        }
         out
     }
 }
@@ -155,6 +171,17 @@ mod tests {
         assert!(text.contains("le=\"0.05\"} 1"));
         assert!(text.contains("le=\"0.4\"} 2"));
         assert!(text.contains("le=\"+Inf\"} 2"));
+    }
+
+    #[test]
+    fn face_decisions_are_counted_by_recognizers() {
+        let m = Metrics::default();
+        m.count_face_decision(idverify_face::DLIB_ALONE);
+        m.count_face_decision(idverify_face::DLIB_AND_SFACE);
+        m.count_face_decision(idverify_face::DLIB_AND_SFACE);
+        let text = m.render();
+        assert!(text.contains("idverify_face_recognizer_decisions_total{recognizers=\"dlib\"} 1"), "{text}");
+        assert!(text.contains("idverify_face_recognizer_decisions_total{recognizers=\"dlib+sface\"} 2"));
     }
 
     #[test]
