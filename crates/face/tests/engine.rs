@@ -262,5 +262,11 @@ fn eval_reuses_its_embedding_cache() {
     assert!(second_out.contains("embeddings of 3 of 3 images from the cache"), "{second_out}");
     assert_eq!(first, second);
     assert!(first.iter().all(Option::is_some));
+    // Another pairs file sharing the cache sees its own images only.
+    let one = dir.join("one.csv");
+    std::fs::write(&one, format!("img_a,img_b,same\n{},{},1\n", a.display(), b.display())).unwrap();
+    let scored = eval::score_pairs_cached(engine, &one, false, Some(&cache), &mut Vec::new()).unwrap();
+    assert_eq!(scored.embeddings.len(), 2);
+    assert_eq!(scored.pairs[0].distance, first[0]);
     std::fs::remove_dir_all(&dir).ok();
 }

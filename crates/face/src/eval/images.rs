@@ -299,6 +299,11 @@ pub fn score_pairs_cached(
         super::cache::store(engine, path, &results)?;
     }
     let jobs = jobs_all;
+    // The cache may hold other images (say the plain first images of a document-style run): the
+    // figures use this file's images only.
+    let mut results = results;
+    let keys: std::collections::HashSet<&str> = jobs.iter().map(|j| j.0.as_str()).collect();
+    results.retain(|key, _| keys.contains(key.as_str()));
     let io = |e: std::io::Error| FaceError::Io(e.to_string());
     let mut detect_failures = Vec::new();
     let mut ms = Vec::new();
