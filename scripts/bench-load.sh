@@ -7,7 +7,7 @@
 # Starts its own server on a free 127.0.0.1 port with a temp data dir (SQLite), creates an org
 # with enough tokens and a generous rate limit, drives it with wrk for a bounded time, and
 # prints latency percentiles, throughput, errors, 503s and peak RSS. Last line:
-#   p50_ms=… p99_ms=… rps=… errors=… rss_mb=… overloaded=… load=…
+#   p50_ms=… p99_ms=… rps=… errors=… rss_mb=… overloaded=… load=… cpu_ms_per_verify=… sface_share=…
 # rps counts 200 answers per second. errors = socket errors, timeouts and every non-200 answer
 # except a 503 that carries Retry-After (that one is counted as `overloaded`).
 # Images (read-only): a 1600x1200 phone-size passport photo from mrz_docs/dev and a 910x1137
@@ -163,11 +163,19 @@ curl -fs --max-time 10 "$URL/metrics" | awk '
     /^idverify_engine_stage_duration_seconds_count/ { match($0, /stage="[^"]*"/); s = substr($0, RSTART + 7, RLENGTH - 8); cnt[s] = $2 }
     END { line = "stage means (ms):"; for (s in sum) if (cnt[s] > 0) line = line sprintf(" %s=%.0f", s, 1000 * sum[s] / cnt[s]); print line }
 ' >&2 || true
+# Share of the face matches that reached SFace (the cascade's second recognizer), from the
+# server's counter; the warm-up's match is counted too. Every request here sends the same two
+# images, so the share is all or nothing for one body; LFW's share is in BENCHMARKS.md.
+SFACE_SHARE="$(curl -fs --max-time 10 "$URL/metrics" | awk '
+    /^idverify_face_recognizer_decisions_total/ { n[$0 ~ /recognizers="dlib\+sface"/] += $2 }
+    END { t = n[0] + n[1]; if (t > 0) printf "%.1f", 100 * n[1] / t; else printf "na" }
+')" || SFACE_SHARE=na
+echo "face matches that reached SFace: $SFACE_SHARE % (face_recognizers=${IDVERIFY_FACE_RECOGNIZERS:-default})" >&2
 HWM_KB="$(awk '/^VmHWM:/ {print $2}' "/proc/$SERVER_PID/status")"
 SAMPLED_KB="$(cat "$WORK/rss_peak" 2>/dev/null || echo 0)"
 grep -v '^RESULT' "$WORK/wrk.out" >&2 || true
 RESULT="$(grep '^RESULT' "$WORK/wrk.out")"
-python3 - "$RESULT" "$HWM_KB" "$SAMPLED_KB" "$CONC" "$DUR" "$LOAD_BEFORE" "$LOAD_AFTER" "$CPU_MS" "$(nproc)" <<'EOF'
+python3 - "$RESULT" "$HWM_KB" "$SAMPLED_KB" "$CONC" "$DUR" "$LOAD_BEFORE" "$LOAD_AFTER" "$CPU_MS" "$(nproc)" "$SFACE_SHARE" <<'EOF'
 import sys
 kv = dict(x.split("=") for x in sys.argv[1].split()[1:])
 hwm, sampled = int(sys.argv[2]), int(sys.argv[3])
@@ -188,6 +196,7 @@ if ok:
     print(f"server cpu: {cpu_ms / 1000:.1f} s over the run = {per:.0f} ms per 200 answer "
           f"(an idle {cores}-core machine could serve about {cores * 1000 / max(per, 1):.1f}/s)")
 print(f"loadavg before={load_before} after={load_after}")
+cpu_per = f"{cpu_ms / ok:.0f}" if ok else "na"
 print(f"p50_ms={ms('p50_us'):.0f} p99_ms={ms('p99_us'):.0f} rps={ok / secs:.2f} errors={errors} rss_mb={rss_mb:.0f} "
-      f"overloaded={ov} load={load_after.split()[0]}")
+      f"overloaded={ov} load={load_after.split()[0]} cpu_ms_per_verify={cpu_per} sface_share={sys.argv[10]}")
 EOF

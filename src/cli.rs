@@ -144,6 +144,10 @@ pub enum EvalCommand {
         /// than "dlib").
         #[arg(long, value_name = "DIR")]
         plot: Option<PathBuf>,
+        /// Keep each image's embeddings in this file: a later run of the same pairs file with the
+        /// same models reads them instead of embedding again.
+        #[arg(long, value_name = "FILE")]
+        embedding_cache: Option<PathBuf>,
     },
     /// MRZ documents: exact lines, CER, false-valid, time.
     Mrz {
@@ -311,12 +315,13 @@ async fn eval(cmd: EvalCommand, config: Config) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         let mut stdout = std::io::stdout().lock();
         match cmd {
-            EvalCommand::Faces { pairs, document_style, impostors, plot } => {
+            EvalCommand::Faces { pairs, document_style, impostors, plot, embedding_cache } => {
                 let engine = engines::load_face(&settings)?;
                 let opts = idverify_face::eval::EvalOptions {
                     document_style,
                     all_impostors: impostors == "all",
                     plot_dir: plot,
+                    embedding_cache,
                 };
                 idverify_face::eval::run(&engine, &pairs, opts, &mut stdout)?;
             }

@@ -92,6 +92,8 @@ pub struct Metrics {
     overloaded: std::sync::atomic::AtomicU64,
     in_flight: AtomicI64,
     queued: AtomicI64,
+    /// Face matches by the recognizers that decided (`dlib`, `dlib+sface`).
+    face_decisions: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 /// The gauges of the engines' admission gate (`verify::VerifyService`).
@@ -143,6 +145,13 @@ impl Metrics {
         self.overloaded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Counts a face match decided by `recognizers` (the names of `MatchScore::recognizers`).
+    pub fn count_face_decision(&self, recognizers: &[&str]) {
+        let label = if recognizers.len() > 1 { "dlib+sface" } else { "dlib" };
+        let mut map = self.face_decisions.lock().unwrap_or_else(|p| p.into_inner());
+        *map.entry(label).or_default() += 1;
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         out.push_str("# HELP idverify_http_requests_total HTTP requests by route and status.\n");
@@ -191,6 +200,13 @@ impl Metrics {
         out.push_str("# TYPE idverify_build_info gauge\n");
         let _ = writeln!(out, "idverify_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
         process::render(&mut out);
+        out.push_str(
+            "# HELP idverify_face_recognizer_decisions_total Face matches by the recognizers that decided.\n",
+        );
+        out.push_str("# TYPE idverify_face_recognizer_decisions_total counter\n");
+        for (label, n) in self.face_decisions.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(out, "idverify_face_recognizer_decisions_total{{recognizers=\"{label}\"}} {n}");
+        }
         out
     }
 }
@@ -226,6 +242,17 @@ mod tests {
         assert!(
             text.contains(&format!("idverify_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION")))
         );
+    }
+
+    #[test]
+    fn face_decisions_are_counted_by_recognizers() {
+        let m = Metrics::default();
+        m.count_face_decision(idverify_face::DLIB_ALONE);
+        m.count_face_decision(idverify_face::DLIB_AND_SFACE);
+        m.count_face_decision(idverify_face::DLIB_AND_SFACE);
+        let text = m.render();
+        assert!(text.contains("idverify_face_recognizer_decisions_total{recognizers=\"dlib\"} 1"), "{text}");
+        assert!(text.contains("idverify_face_recognizer_decisions_total{recognizers=\"dlib+sface\"} 2"));
     }
 
     #[test]

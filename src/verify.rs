@@ -233,6 +233,7 @@ impl VerifyService {
     ) -> Result<MatchScore, ServiceError> {
         let dlib = self.engines.face.compare(a.2, b.2);
         if !self.engines.face.needs_second(&dlib) {
+            self.metrics.count_face_decision(dlib.recognizers);
             return Ok(dlib);
         }
         let embed = |image: &Shared, face: &Face| {
@@ -240,7 +241,9 @@ impl VerifyService {
             self.blocking("face_embed_second", move || engine.embed_second(&image, &face))
         };
         let (second_a, second_b) = tokio::try_join!(embed(a.0, a.1), embed(b.0, b.1))?;
-        Ok(self.engines.face.fuse(&dlib, &second_a, &second_b))
+        let fused = self.engines.face.fuse(&dlib, &second_a, &second_b);
+        self.metrics.count_face_decision(fused.recognizers);
+        Ok(fused)
     }
 
     /// Waits a bounded time for room in the engines; past that the caller gets 503. The request

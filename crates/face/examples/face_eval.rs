@@ -29,6 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 document_style: args.iter().any(|a| a == "--document-style"),
                 all_impostors: args.iter().any(|a| a == "--impostors-all"),
                 plot_dir: None,
+                embedding_cache: None,
             };
             idverify_face::eval::run(&engine, &PathBuf::from(&args[1]), opts, &mut out)?;
         }

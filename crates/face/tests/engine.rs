@@ -236,3 +236,37 @@ fn fused_and_cascade_decisions_name_their_recognizers() {
     // Far from dlib's threshold the cascade does not ask SFace.
     assert!(!cascade.needs_second(&dlib_diff), "impostor at distance {}", dlib_diff.distance);
 }
+
+/// A second evaluation of the same pairs file reads the embeddings the first one cached, and
+/// scores the pairs the same.
+#[test]
+fn eval_reuses_its_embedding_cache() {
+    let Some((engine, data)) = setup() else { return };
+    let dir = std::env::temp_dir().join(format!("idverify-embedding-cache-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = dir.join("pairs.csv");
+    let (a, b, c) = (data.join(OBAMA_A), data.join(OBAMA_B), data.join(CLOONEY));
+    let rows =
+        format!("img_a,img_b,same\n{},{},1\n{},{},0\n", a.display(), b.display(), a.display(), c.display());
+    std::fs::write(&csv, rows).unwrap();
+    let cache = dir.join("embeddings.json");
+    let run = || {
+        let mut out = Vec::new();
+        let scored = eval::score_pairs_cached(engine, &csv, false, Some(&cache), &mut out).unwrap();
+        let distances: Vec<Option<f32>> = scored.pairs.iter().map(|p| p.distance).collect();
+        (distances, String::from_utf8(out).unwrap())
+    };
+    let (first, first_out) = run();
+    assert!(cache.is_file() && !first_out.contains("from the cache"), "{first_out}");
+    let (second, second_out) = run();
+    assert!(second_out.contains("embeddings of 3 of 3 images from the cache"), "{second_out}");
+    assert_eq!(first, second);
+    assert!(first.iter().all(Option::is_some));
+    // Another pairs file sharing the cache sees its own images only.
+    let one = dir.join("one.csv");
+    std::fs::write(&one, format!("img_a,img_b,same\n{},{},1\n", a.display(), b.display())).unwrap();
+    let scored = eval::score_pairs_cached(engine, &one, false, Some(&cache), &mut Vec::new()).unwrap();
+    assert_eq!(scored.embeddings.len(), 2);
+    assert_eq!(scored.pairs[0].distance, first[0]);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -231,6 +231,17 @@ pub fn score_pairs(
     document_style: bool,
     out: &mut dyn Write,
 ) -> Result<ScoredPairs, FaceError> {
+    score_pairs_cached(engine, pairs_csv, document_style, None, out)
+}
+
+/// [`score_pairs`], taking the embeddings found in `cache` and writing them all back to it.
+pub fn score_pairs_cached(
+    engine: &FaceEngine,
+    pairs_csv: &Path,
+    document_style: bool,
+    cache: Option<&Path>,
+    out: &mut dyn Write,
+) -> Result<ScoredPairs, FaceError> {
     let rows = read_pairs(pairs_csv)?;
     let base = pairs_csv.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
     // (key, relative path, document render?)
@@ -245,7 +256,15 @@ pub fn score_pairs(
             }
         }
     }
-    let results: Mutex<HashMap<String, ImageResult>> = Mutex::new(HashMap::new());
+    let cached = cache.map(|p| super::cache::load(engine, p)).unwrap_or_default();
+    let from_cache = jobs.iter().filter(|j| cached.contains_key(&j.0)).count();
+    if from_cache > 0 {
+        writeln!(out, "embeddings of {from_cache} of {} images from the cache", jobs.len())
+            .map_err(|e| FaceError::Io(e.to_string()))?;
+    }
+    let jobs_all = jobs.clone();
+    jobs.retain(|j| !cached.contains_key(&j.0));
+    let results: Mutex<HashMap<String, ImageResult>> = Mutex::new(cached);
     let first_error: Mutex<Option<FaceError>> = Mutex::new(None);
     let next = AtomicUsize::new(0);
     let progress = Progress::new("embedding images", jobs.len());
@@ -276,6 +295,15 @@ pub fn score_pairs(
         return Err(e);
     }
     let results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+    if let Some(path) = cache.filter(|_| !jobs.is_empty()) {
+        super::cache::store(engine, path, &results)?;
+    }
+    let jobs = jobs_all;
+    // The cache may hold other images (say the plain first images of a document-style run): the
+    // figures use this file's images only.
+    let mut results = results;
+    let keys: std::collections::HashSet<&str> = jobs.iter().map(|j| j.0.as_str()).collect();
+    results.retain(|key, _| keys.contains(key.as_str()));
     let io = |e: std::io::Error| FaceError::Io(e.to_string());
     let mut detect_failures = Vec::new();
     let mut ms = Vec::new();

@@ -30,6 +30,7 @@ use serde::Serialize;
 use crate::{Embedding, Face, FaceEngine, FaceError};
 
 mod all_pairs;
+mod cache;
 mod images;
 mod metrics;
 
@@ -74,6 +75,8 @@ pub struct EvalOptions {
     pub all_impostors: bool,
     /// Write DET curves (SVG) into this folder (needs SFace loaded).
     pub plot_dir: Option<PathBuf>,
+    /// Read embeddings from this file and write them back (see `cache.rs`).
+    pub embedding_cache: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -199,7 +202,8 @@ pub fn run(
     opts: EvalOptions,
     out: &mut dyn Write,
 ) -> Result<EvalSummary, FaceError> {
-    let scored = score_pairs(engine, pairs_csv, opts.document_style, out)?;
+    let scored =
+        score_pairs_cached(engine, pairs_csv, opts.document_style, opts.embedding_cache.as_deref(), out)?;
     let info = engine.model_info();
     let mut s = summarize(&scored, info.threshold_distance);
     let all = if opts.all_impostors { Some(all_pair_scores(&scored)?) } else { None };
