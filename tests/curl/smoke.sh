@@ -93,7 +93,8 @@ H=(-H "x-api-key: $KEY")
 expect "healthz" 200 '"ok"' "$BASE/healthz"
 expect "readyz" 200 '"ready":true' "$BASE/readyz"
 expect "readyz: the text recognizer answered its warm-up" 200 '"text_recognizer":{"model":"PP-OCRv6' "$BASE/readyz"
-if "$BIN" healthcheck; then PASS=$((PASS + 1)); echo "ok   idverify healthcheck exits 0"; else FAIL=$((FAIL + 1)); echo "FAIL idverify healthcheck"; fi
+# The admin command runs where the server runs (the host binary, or `podman exec` in the container).
+if "${ADMIN[@]}" healthcheck; then PASS=$((PASS + 1)); echo "ok   idverify healthcheck exits 0"; else FAIL=$((FAIL + 1)); echo "FAIL idverify healthcheck"; fi
 expect "openapi" 200 '"openapi":"3.1' "$BASE/openapi.json"
 expect "verify multipart" 200 '"overallConfidence"' "${H[@]}" -F "documentImage=@$DOC" -F "faceImage=@$FACE_A" -F documentType=auto "$BASE/v1/identity/verify"
 B64_FACE="$(base64 -w0 "$FACE_A")"
