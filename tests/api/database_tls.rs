@@ -4,41 +4,9 @@
 //! certificate for `localhost` only, signed by a test CA). Runs under `make test`
 //! (IDVERIFY_TEST_DATABASE_URL set); SKIP otherwise.
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use idverify::app::connect_store;
 use idverify::config::{Config, Overrides};
-
-struct TlsCluster {
-    dir: PathBuf,
-    port: u16,
-}
-
-impl TlsCluster {
-    fn start() -> TlsCluster {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        // Under /tmp: the server runs as user `postgres` when we are root and must reach the dir.
-        let cluster =
-            TlsCluster { dir: PathBuf::from(format!("/tmp/idverify-api-tls-{}", std::process::id())), port };
-        let out = Command::new("bash")
-            .arg(idverify_testkit::script("pg-start.sh"))
-            .arg(&cluster.dir)
-            .arg(port.to_string())
-            .env("PG_TLS", "1")
-            .output()
-            .expect("run pg-start.sh");
-        assert!(out.status.success(), "pg-start.sh failed: {}", String::from_utf8_lossy(&out.stderr));
-        cluster
-    }
-}
-
-impl Drop for TlsCluster {
-    fn drop(&mut self) {
-        let _ = Command::new("bash").arg(idverify_testkit::script("pg-stop.sh")).arg(&self.dir).output();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use idverify_testkit::pg::TlsCluster;
 
 /// The configuration `idverify serve` would load with the URL in a secret file.
 fn config_with_url_file(cluster: &TlsCluster, name: &str, url: &str) -> Config {
@@ -62,12 +30,12 @@ async fn start_up_refuses_an_unverifiable_database_certificate_clearly() {
         );
         return;
     }
-    let cluster = tokio::task::block_in_place(TlsCluster::start);
+    let cluster = tokio::task::block_in_place(|| TlsCluster::start("api-tls"));
     let url = |host: &str, ca: &str| {
         format!(
             "postgres://postgres:pw-never-printed@{host}:{}/idverify?sslmode=verify-full&sslrootcert={}",
             cluster.port,
-            cluster.dir.join("tls").join(ca).display()
+            cluster.cert(ca).display()
         )
     };
 

@@ -35,13 +35,7 @@ if [[ -d "$SHARED" ]]; then
   FACE="$SHARED/faces/dev/$(sed -n '2p' "$SHARED/faces/dev/pairs.csv" | cut -d, -f1)"
 else
   echo "SKIP: ../shared/data absent: the requests use a generated image"
-  python3 -c "
-import zlib, struct, sys
-w, h = 640, 480
-raw = b''.join(b'\x00' + bytes(v for x in range(w) for v in ((x * 7) % 256, (y * 5) % 256, 128)) for y in range(h))
-c = lambda t, d: struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d) & 0xffffffff)
-open(sys.argv[1], 'wb').write(b'\x89PNG\r\n\x1a\n' + c(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 2, 0, 0, 0)) + c(b'IDAT', zlib.compress(raw)) + c(b'IEND', b''))
-" "$WORK/img.png"
+  python3 "$ROOT/scripts/lib/generated_png.py" "$WORK/img.png" 640 480
   DOC="$WORK/img.png"; FACE="$WORK/img.png"
 fi
 

@@ -78,14 +78,7 @@ if [[ -d "$SHARED" ]]; then
   FACE_B="$SHARED/faces/dev/$(sed -n '2p' "$SHARED/faces/dev/pairs.csv" | cut -d, -f2)"
 else
   echo "SKIP: ../shared/data absent: smoke test uses generated images (no faces, no document)"
-  python3 - "$WORK" <<'PY'
-import sys, zlib, struct
-def png(path, w, h):
-    raw = b''.join(b'\x00' + bytes(v for x in range(w) for v in ((x * 7) % 256, (y * 5) % 256, 128)) for y in range(h))
-    def chunk(t, d): return struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d) & 0xffffffff)
-    open(path, 'wb').write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 2, 0, 0, 0)) + chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b''))
-png(sys.argv[1] + '/doc.png', 64, 48)
-PY
+  python3 "$ROOT/scripts/lib/generated_png.py" "$WORK/doc.png" 64 48
   DOC="$WORK/doc.png"; FACE_A="$WORK/doc.png"; FACE_B="$WORK/doc.png"
 fi
 

@@ -3,51 +3,11 @@
 //! when IDVERIFY_TEST_DATABASE_URL is set (as under `make test`, which has the PostgreSQL binaries);
 //! otherwise prints SKIP.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use idverify_store::{Store, StoreConfig, StoreError};
-
-/// A TLS cluster of our own, stopped and removed on drop.
-struct TlsCluster {
-    dir: PathBuf,
-    port: u16,
-}
-
-impl TlsCluster {
-    fn start() -> TlsCluster {
-        // Under /tmp: the server runs as user `postgres` when we are root and must reach the dir.
-        let dir = PathBuf::from(format!("/tmp/idverify-tls-pg-{}", std::process::id()));
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let cluster = TlsCluster { dir, port };
-        let output = Command::new("bash")
-            .arg(idverify_testkit::script("pg-start.sh"))
-            .arg(&cluster.dir)
-            .arg(port.to_string())
-            .env("PG_TLS", "1")
-            .output()
-            .expect("run pg-start.sh");
-        assert!(output.status.success(), "pg-start.sh failed: {}", String::from_utf8_lossy(&output.stderr));
-        cluster
-    }
-
-    fn cert(&self, name: &str) -> PathBuf {
-        self.dir.join("tls").join(name)
-    }
-
-    /// A URL with a password (trust auth ignores it), so tests can check it is never echoed.
-    fn url(&self, host: &str, params: &str) -> String {
-        format!("postgres://postgres:not-shown-pw@{host}:{}/idverify?{params}", self.port)
-    }
-}
-
-impl Drop for TlsCluster {
-    fn drop(&mut self) {
-        let _ = Command::new("bash").arg(idverify_testkit::script("pg-stop.sh")).arg(&self.dir).output();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use idverify_testkit::pg::TlsCluster;
 
 async fn connect(url: String) -> Result<Store, StoreError> {
     let dir = std::env::temp_dir();
@@ -70,7 +30,7 @@ async fn tls_connections_are_verified_as_sslmode_asks() {
         eprintln!("SKIP: PostgreSQL TLS tests (IDVERIFY_TEST_DATABASE_URL unset; run under `make test`)");
         return;
     }
-    let cluster = tokio::task::block_in_place(TlsCluster::start);
+    let cluster = tokio::task::block_in_place(|| TlsCluster::start("tls-pg"));
     let ca = rootcert(&cluster.cert("ca.crt"));
     let other_ca = rootcert(&cluster.cert("other-ca.crt"));
 

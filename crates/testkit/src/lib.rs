@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod pg;
 pub mod processes;
 
 /// The workspace root, found at run time from the package being run.
