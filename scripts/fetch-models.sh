@@ -207,4 +207,22 @@ if [[ ! -f "$REC_INT8" || "$(cat "$REC_INT8.inputs" 2>/dev/null)" != "$REC_INT8_
   log "installed $(basename "$REC_INT8")"
 fi
 
+# The visual-zone recognizer: the same int8 build with the head cut to the Latin script (card
+# fronts), not to the MRZ alphabet. Not pinned: it is built like the one above, and the tests check
+# what it reads.
+REC_LATIN="$MODELS_DIR/PP-OCRv6_rec_small_int8_latin.onnx"
+if [[ ! -f "$REC_LATIN" || "$(cat "$REC_LATIN.inputs" 2>/dev/null)" != "$REC_INT8_INPUTS" ]]; then
+  PYTHON="$(conversion_python)"
+  log "quantizing the visual-zone text recognizer"
+  if ! "$PYTHON" "$ROOT/scripts/quantize_rec.py" "$MODELS_DIR/PP-OCRv6_rec_small.onnx" "$REC_LATIN.tmp" \
+    --alphabet latin 2>"$REC_LATIN.log"; then
+    cat "$REC_LATIN.log" >&2
+    exit 1
+  fi
+  rm -f "$REC_LATIN.log"
+  mv "$REC_LATIN.tmp" "$REC_LATIN"
+  echo "$REC_INT8_INPUTS" > "$REC_LATIN.inputs"
+  log "installed $(basename "$REC_LATIN")"
+fi
+
 log "models ready in $MODELS_DIR"

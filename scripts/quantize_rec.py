@@ -21,7 +21,11 @@ erf-based GELUs (Div, Erf, Add, Mul, Mul) become one `com.microsoft.Gelu` node: 
 them in a float model, but not once the quantizer gives each consumer of a convolution's output its
 own DequantizeLinear.
 
-Usage: quantize_rec.py SRC.onnx OUT.onnx
+With `--alphabet latin` the head keeps the Latin script instead of the MRZ alphabet: the ASCII
+letters, digits and punctuation, the accented letters of Latin-1 and Latin Extended-A, and a few
+signs printed on cards (`°`, `º`, `’`, `«`, `»`). That model reads the visual zone of card fronts.
+
+Usage: quantize_rec.py SRC.onnx OUT.onnx [--alphabet mrz|latin]
 Needs numpy, onnx, onnxruntime (its quantization module: ml_dtypes, packaging) and Pillow.
 """
 import os
@@ -36,18 +40,24 @@ from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 MRZ_ALPHABET = set(string.ascii_uppercase + string.digits + "<")
+LATIN_ALPHABET = (set(string.ascii_letters + string.digits + string.punctuation)
+                  | {chr(c) for c in range(0xC0, 0x180) if chr(c) not in "\u00d7\u00f7"}
+                  | set("°º’«»"))
 REC_HEIGHT = 48
 CALIBRATION_CROPS = 96
 SEED = 20261126
 
 
-def prune_head(model):
-    """Keeps the blank, the MRZ characters and the space in the classifier head and dictionary."""
+def prune_head(model, alphabet):
+    """Keeps the blank, the alphabet's characters and the space in the classifier head and dictionary."""
     meta = {p.key: p.value for p in model.metadata_props}
     chars = [""] + meta["character"].splitlines() + [" "]
-    keep = [i for i, c in enumerate(chars) if i == 0 or i == len(chars) - 1 or c in MRZ_ALPHABET]
-    if len(keep) != 39:
+    wanted = MRZ_ALPHABET if alphabet == "mrz" else LATIN_ALPHABET
+    keep = [i for i, c in enumerate(chars) if i == 0 or i == len(chars) - 1 or c in wanted]
+    if alphabet == "mrz" and len(keep) != 39:
         sys.exit(f"expected 37 MRZ characters in the dictionary, found {len(keep) - 2}")
+    if alphabet == "latin" and len(keep) < 2 + len(string.ascii_letters + string.digits):
+        sys.exit(f"the dictionary lacks Latin characters ({len(keep) - 2} found)")
     graph = model.graph
     softmax = [n for n in graph.node if n.op_type == "Softmax"][-1]
     inits = {t.name: t for t in graph.initializer}
@@ -225,10 +235,15 @@ def fuse_gelu(model):
 
 
 def main():
-    if len(sys.argv) != 3:
+    args = sys.argv[1:]
+    alphabet = "mrz"
+    if len(args) == 4 and args[2] == "--alphabet" and args[3] in ("mrz", "latin"):
+        alphabet = args[3]
+        args = args[:2]
+    if len(args) != 2:
         sys.exit(__doc__)
-    src, out = sys.argv[1], sys.argv[2]
-    model = fold_conv_bias(prune_head(onnx.load(src)))
+    src, out = args
+    model = fold_conv_bias(prune_head(onnx.load(src), alphabet))
     # Per-channel QDQ needs opset >= 13 (the exported model is opset 11).
     model = fuse_gelu(version_converter.convert_version(model, 17))
     staged = out + ".float.onnx"

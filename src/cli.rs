@@ -154,6 +154,12 @@ pub enum EvalCommand {
         #[arg(long)]
         manifest: PathBuf,
     },
+    /// Card fronts (visual zone): per-field exact match, documents with every field, false-valid,
+    /// median CPU per scan. The manifest is what `scripts/synth_fronts.py` writes.
+    Viz {
+        #[arg(long)]
+        manifest: PathBuf,
+    },
     /// PDF417 barcode images: decoded payloads.
     Pdf417 {
         #[arg(long)]
@@ -328,6 +334,10 @@ async fn eval(cmd: EvalCommand, config: Config) -> anyhow::Result<()> {
             EvalCommand::Mrz { manifest } => {
                 let engine = engines::load_document(&settings)?;
                 idverify_document::eval::mrz(&engine, &manifest, &mut stdout)?;
+            }
+            EvalCommand::Viz { manifest } => {
+                let engine = engines::load_document(&settings)?;
+                idverify_document::eval::viz(&engine, &manifest, &mut stdout)?;
             }
             EvalCommand::Pdf417 { manifest } => {
                 idverify_document::eval::pdf417(&manifest, &mut stdout)?;

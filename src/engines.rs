@@ -115,7 +115,7 @@ impl DocumentScanner for idverify_document::DocumentEngine {
         idverify_document::DocumentEngine::scan(self, image, requested, today)
             .map_err(|e| EngineFailure(e.to_string()))
     }
-    /// The text detector on a generated page and the recognizer on a generated line. PDF417 is
+    /// The text detector on a generated page and both recognizers on a generated line. PDF417 is
     /// decoded in pure Rust: no model to check.
     fn warm_up(&self) -> Result<Vec<ModelCheck>, WarmUpFailure> {
         let page = crate::bench::document_page(640, 480);
@@ -125,6 +125,9 @@ impl DocumentScanner for idverify_document::DocumentEngine {
                 self.detect_text(&page, idverify_document::DetectorPass::LowerPart)
             })?,
             ModelCheck::run("text_recognizer", idverify_document::REC_MODEL, || self.recognize_line(&line))?,
+            ModelCheck::run("card_text_recognizer", idverify_document::VIZ_REC_MODEL, || {
+                self.recognize_card_line(&line)
+            })?,
         ])
     }
 }

@@ -100,7 +100,8 @@ pub struct DocumentBlock {
     pub confidence: f32,
     /// 0 to 100 for each field that was read, keyed by the field's name above.
     pub field_confidence: FieldConfidenceDto,
-    /// Where the fields were read: `mrz_td1`, `mrz_td2`, `mrz_td3`, `mrz_mrva`, `mrz_mrvb`, `pdf417_aamva`.
+    /// Where the fields were read: `mrz_td1`, `mrz_td2`, `mrz_td3`, `mrz_mrva`, `mrz_mrvb`,
+    /// `pdf417_aamva`, or a card front's printed fields: `viz_aamva`, `viz_eu_dl`, `viz_id_card`.
     #[schema(value_type = Option<DocumentSource>)]
     pub source: Option<String>,
     /// Exactly: every entry of `checks` passed (and there is at least one).
@@ -518,7 +519,10 @@ pub struct InfoModels {
     /// The face calibration's id (`crates/face/calibration.json`).
     pub face_calibration: String,
     pub text_detector: String,
+    /// The MRZ recognizer.
     pub text_recognizer: String,
+    /// The recognizer of a card front's printed fields (Latin script).
+    pub card_text_recognizer: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -564,6 +568,7 @@ impl InfoResponse {
                 face_calibration: face.calibration.clone(),
                 text_detector: idverify_document::DET_MODEL.to_string(),
                 text_recognizer: idverify_document::REC_MODEL.to_string(),
+                card_text_recognizer: idverify_document::VIZ_REC_MODEL.to_string(),
             },
             face_match: InfoFaceMatch {
                 target_fmr: face.target_fmr,

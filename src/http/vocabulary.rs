@@ -39,8 +39,17 @@ macro_rules! vocabulary {
 pub const REQUESTED_DOCUMENT_TYPES: &[&str] = &["auto", "passport", "drivers_license", "national_id"];
 pub const UPLOAD_CONTENT_TYPES: &[&str] = &["image/jpeg", "image/png", "image/webp"];
 pub const DOCUMENT_TYPES: &[&str] = &["passport", "drivers_license", "national_id", "visa"];
-pub const DOCUMENT_SOURCES: &[&str] =
-    &["mrz_td1", "mrz_td2", "mrz_td3", "mrz_mrva", "mrz_mrvb", "pdf417_aamva"];
+pub const DOCUMENT_SOURCES: &[&str] = &[
+    "mrz_td1",
+    "mrz_td2",
+    "mrz_td3",
+    "mrz_mrva",
+    "mrz_mrvb",
+    "pdf417_aamva",
+    "viz_aamva",
+    "viz_eu_dl",
+    "viz_id_card",
+];
 pub const CHECK_NAMES: &[&str] = &[
     "document_number_check_digit",
     "birth_date_check_digit",
@@ -50,10 +59,23 @@ pub const CHECK_NAMES: &[&str] = &[
     "not_expired",
     "name_certain",
     "document_type_matches",
+    "birth_date_plausible",
+    "document_number_format",
+    "eu_dl_mrz_check_digit",
+    "viz_mrz_consistent",
     "minimum_age",
 ];
-pub const DOCUMENT_REASONS: &[&str] =
-    &["check_digit_failed", "expired", "low_recognition_confidence", "name_uncertain", "below_minimum_age"];
+pub const DOCUMENT_REASONS: &[&str] = &[
+    "check_digit_failed",
+    "expired",
+    "expiry_unreadable",
+    "low_recognition_confidence",
+    "name_uncertain",
+    "birth_date_implausible",
+    "document_number_format",
+    "viz_mrz_mismatch",
+    "below_minimum_age",
+];
 pub const QUALITY_REASONS: &[&str] =
     &["face_too_small", "blurry", "too_dark", "too_bright", "pose_yaw", "pose_roll"];
 pub const VERDICT_REASONS: &[&str] = &[
@@ -86,13 +108,18 @@ vocabulary! {
     DocumentTypeName = DOCUMENT_TYPES
 }
 vocabulary! {
-    /// Where the fields were read: an MRZ of the given layout, or an AAMVA PDF417 barcode.
+    /// Where the fields were read: an MRZ of the given layout, an AAMVA PDF417 barcode, or the
+    /// printed fields of a card front (`viz_aamva`: US or Canadian licence or ID card, `viz_eu_dl`:
+    /// EU licence, `viz_id_card`: an ID card's labelled fields).
     DocumentSource = DOCUMENT_SOURCES
 }
 vocabulary! {
     /// A check on the document: the MRZ check digits, `not_expired`, `name_certain` (the name,
     /// which has no check digit, was read unambiguously), `document_type_matches` (when a type was
-    /// requested) and `minimum_age` (when the server sets `min_age`).
+    /// requested) and `minimum_age` (when the server sets `min_age`); for a card front also
+    /// `birth_date_plausible`, `document_number_format` (a US state's published licence number
+    /// shape), `eu_dl_mrz_check_digit` (the EU licence's one-line MRZ) and `viz_mrz_consistent`
+    /// (the printed fields agree with the MRZ on the same page).
     CheckName = CHECK_NAMES
 }
 vocabulary! {

@@ -137,6 +137,7 @@ async fn info_tells_what_the_server_is_free_of_charge() {
     assert_eq!(r.json["prices"]["verify"], 5);
     assert_eq!(r.json["faceMatch"]["targetFmr"], 0.001);
     assert!(r.json["models"]["textRecognizer"].as_str().unwrap().ends_with(".onnx"));
+    assert!(r.json["models"]["cardTextRecognizer"].as_str().unwrap().ends_with("_latin.onnx"));
     assert_eq!(app.balance().await, 1000, "free");
 }
 

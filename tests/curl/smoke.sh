@@ -86,6 +86,7 @@ H=(-H "x-api-key: $KEY")
 expect "healthz" 200 '"ok"' "$BASE/healthz"
 expect "readyz" 200 '"ready":true' "$BASE/readyz"
 expect "readyz: the text recognizer answered its warm-up" 200 '"text_recognizer":{"model":"PP-OCRv6' "$BASE/readyz"
+expect "readyz: the card text recognizer answered its warm-up" 200 '"card_text_recognizer":{"model":"PP-OCRv6' "$BASE/readyz"
 # The admin command runs where the server runs (the host binary, or `podman exec` in the container).
 if "${ADMIN[@]}" healthcheck; then PASS=$((PASS + 1)); echo "ok   idverify healthcheck exits 0"; else FAIL=$((FAIL + 1)); echo "FAIL idverify healthcheck"; fi
 expect "openapi" 200 '"openapi":"3.1' "$BASE/openapi.json"
@@ -96,6 +97,24 @@ expect "face/detect json base64" 200 '"faceDetection"' "${H[@]}" -H 'content-typ
 expect "face/compare multipart" 200 '"faceMatch"' "${H[@]}" -F "sourceImage=@$FACE_A" -F "targetImage=@$FACE_B" "$BASE/v1/face/compare"
 expect "document/scan multipart" 200 '"document"' "${H[@]}" -F "documentImage=@$DOC" "$BASE/v1/document/scan"
 expect "metrics" 200 'idverify_http_requests_total{route="/v1/identity/verify",status="200"}' "$BASE/metrics"
+
+# A driver's licence front verified with a selfie of the same person: a synthetic EU licence
+# (scripts/synth_fronts.py, portrait from LFW) read from its printed fields and its MRZ line.
+VENV_PY="${IDVERIFY_CACHE_DIR:-$HOME/.cache/idverify}/venv/bin/python"
+if [[ -d "$SHARED/lfw/dev" && -x "$VENV_PY" ]]; then
+  "$VENV_PY" "$ROOT/scripts/synth_fronts.py" --lfw "$SHARED/lfw/dev" --out "$WORK/fronts" --count 2 >/dev/null
+  SELFIE="$SHARED/lfw/dev/$(sed -n '3p' "$WORK/fronts/manifest.csv" | cut -d, -f4)"
+  expect "verify a licence front with the holder's selfie" 200 '"verified":true' "${H[@]}" \
+    -F "documentImage=@$WORK/fronts/001.jpg" -F "faceImage=@$SELFIE" -F documentType=drivers_license \
+    "$BASE/v1/identity/verify"
+  if grep -q '"source":"viz_eu_dl"' "$WORK/body"; then
+    PASS=$((PASS + 1)); echo "ok   the licence was read from its visual zone (viz_eu_dl)"
+  else
+    FAIL=$((FAIL + 1)); echo "FAIL licence front source: $(head -c 400 "$WORK/body")"
+  fi
+else
+  echo "SKIP: licence front verify (needs ../shared/data/lfw and the models venv from make models)"
+fi
 
 expect "400 bad documentType" 400 '"invalid_document_type"' "${H[@]}" -F "documentImage=@$DOC" -F "faceImage=@$FACE_A" -F documentType=visa "$BASE/v1/identity/verify"
 expect "400 unsupported format" 400 '"unsupported_image_format"' "${H[@]}" -F "image=@$ROOT/README.md;type=application/octet-stream" "$BASE/v1/face/detect"

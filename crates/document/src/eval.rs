@@ -1,4 +1,4 @@
-//! Evaluation commands behind `idverify eval mrz|pdf417|aamva`. Reports print only file names and
+//! Evaluation commands behind `idverify eval mrz|viz|pdf417|aamva`. Reports print only file names and
 //! per-image pass/fail figures, never the personal data read.
 
 use std::collections::HashMap;
@@ -233,6 +233,172 @@ pub fn mrz(engine: &DocumentEngine, manifest: &Path, out: &mut dyn Write) -> Res
         summary.cer,
         summary.false_valid,
         summary.median_ms
+    )?;
+    Ok(summary)
+}
+
+/// Totals of a visual-zone evaluation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VizSummary {
+    pub documents: usize,
+    /// Fields read exactly / fields the manifest lists.
+    pub fields_exact: f64,
+    /// Documents with every listed field exact.
+    pub docs_all_fields: usize,
+    /// Documents whose checks all passed although some field differs from the manifest.
+    pub false_valid: usize,
+    pub median_cpu_ms: f64,
+}
+
+/// The manifest columns of `eval viz` and how each compares with a scan.
+const VIZ_FIELDS: [&str; 9] = [
+    "surname",
+    "given_names",
+    "birth_date",
+    "issue_date",
+    "expiry_date",
+    "number",
+    "sex",
+    "address",
+    "nationality",
+];
+
+fn viz_value(scan: &crate::DocumentScan, column: &str) -> Option<String> {
+    let f = &scan.fields;
+    let date = |d: Option<NaiveDate>| d.map(|d| d.to_string());
+    match column {
+        "surname" => f.last_name.clone(),
+        "given_names" => match (&f.first_name, &f.middle_name) {
+            (Some(first), Some(middle)) => Some(format!("{first} {middle}")),
+            (first, _) => first.clone(),
+        },
+        "birth_date" => date(f.date_of_birth),
+        "issue_date" => date(f.issue_date),
+        "expiry_date" => date(f.expiration_date),
+        "number" => f.document_number.clone(),
+        "sex" => f.gender.clone(),
+        "address" => f.address.clone(),
+        "nationality" => f.nationality.clone(),
+        _ => None,
+    }
+}
+
+/// Compared folded (upper case, no accents) and without spaces or punctuation: what OCR cannot
+/// be asked to reproduce of the print.
+fn viz_same(expected: &str, read: &str) -> bool {
+    crate::eu_dl_mrz::compact(expected) == crate::eu_dl_mrz::compact(read)
+}
+
+/// `idverify eval viz --manifest PATH/manifest.csv`: card fronts (columns `image`, `layout` =
+/// the expected `source`, then the printed fields, dates ISO; empty = not printed), as written by
+/// `scripts/synth_fronts.py`. Prints per-field exact match, never the values.
+pub fn viz(engine: &DocumentEngine, manifest: &Path, out: &mut dyn Write) -> Result<VizSummary, EvalError> {
+    let (headers, rows) = read_manifest(manifest)?;
+    let image_col = column(manifest, &headers, "image")?;
+    let layout_col = column(manifest, &headers, "layout")?;
+    let field_cols: Vec<(&str, usize)> =
+        VIZ_FIELDS.iter().filter_map(|&f| headers.iter().position(|h| h == f).map(|c| (f, c))).collect();
+    let today = chrono::Local::now().date_naive();
+    let dir = base_dir(manifest);
+    let mut per_field: HashMap<&str, (usize, usize)> = HashMap::new();
+    let (mut exact_total, mut listed_total, mut all_fields, mut false_valid) =
+        (0usize, 0usize, 0usize, 0usize);
+    let mut cpu_times = Vec::new();
+    writeln!(
+        out,
+        "file\tsource_ok\tfields_exact\tchecks_passed\tcpu_ms\tdet_runs\tdet_cpu_ms\tlines\trec_cpu_ms\tmissed"
+    )?;
+    let runs_before = engine.ocr_runs();
+    for row in &rows {
+        let file = &row[image_col];
+        let layout = row[layout_col].trim();
+        let requested = if layout == "viz_id_card" {
+            crate::RequestedType::NationalId
+        } else {
+            crate::RequestedType::DriversLicense
+        };
+        let runs_start = engine.ocr_runs();
+        let scan = match image::open(dir.join(file)) {
+            Ok(image) => {
+                let cpu_start = thread_cpu_ms();
+                let scan = engine.scan(&image.to_rgb8(), requested, today)?;
+                if let (Some(a), Some(b)) = (cpu_start, thread_cpu_ms()) {
+                    cpu_times.push(b - a);
+                }
+                Some(scan)
+            }
+            Err(_) => None,
+        };
+        let (mut exact, mut listed) = (0usize, 0usize);
+        let mut missed = Vec::new();
+        for &(name, col) in &field_cols {
+            let expected = row[col].trim();
+            if expected.is_empty() {
+                continue;
+            }
+            listed += 1;
+            let ok =
+                scan.as_ref().and_then(|s| viz_value(s, name)).is_some_and(|read| viz_same(expected, &read));
+            let entry = per_field.entry(name).or_default();
+            entry.1 += 1;
+            if ok {
+                exact += 1;
+                entry.0 += 1;
+            } else {
+                missed.push(name);
+            }
+        }
+        exact_total += exact;
+        listed_total += listed;
+        all_fields += usize::from(exact == listed);
+        let checks_passed = scan.as_ref().is_some_and(|s| s.checks_passed());
+        false_valid += usize::from(checks_passed && exact < listed);
+        let runs = engine.ocr_runs().since(&runs_start);
+        writeln!(
+            out,
+            "{file}\t{}\t{exact}/{listed}\t{}\t{:.0}\t{}\t{:.0}\t{}\t{:.0}\t{}",
+            if scan.as_ref().and_then(|s| s.source) == Some(layout) { "yes" } else { "no" },
+            if checks_passed { "yes" } else { "no" },
+            cpu_times.last().copied().unwrap_or(0.0),
+            runs.detector_runs,
+            runs.detector_cpu_ms,
+            runs.recognizer_runs,
+            runs.recognizer_cpu_ms,
+            missed.join(","),
+        )?;
+    }
+    for name in VIZ_FIELDS {
+        if let Some((ok, n)) = per_field.get(name) {
+            writeln!(out, "field {name}: {ok}/{n} exact")?;
+        }
+    }
+    let runs = engine.ocr_runs().since(&runs_before);
+    let scans = cpu_times.len().max(1) as f64;
+    writeln!(
+        out,
+        "per scan (mean): cpu_ms={:.0} detector_runs={:.2} detector_cpu_ms={:.0} lines_recognized={:.1} \
+         recognizer_cpu_ms={:.0}",
+        cpu_times.iter().sum::<f64>() / scans,
+        runs.detector_runs as f64 / scans,
+        runs.detector_cpu_ms / scans,
+        runs.recognizer_runs as f64 / scans,
+        runs.recognizer_cpu_ms / scans,
+    )?;
+    let summary = VizSummary {
+        documents: rows.len(),
+        fields_exact: exact_total as f64 / listed_total.max(1) as f64,
+        docs_all_fields: all_fields,
+        false_valid,
+        median_cpu_ms: median(&mut cpu_times),
+    };
+    writeln!(
+        out,
+        "fields_exact={:.3} docs_all_fields={}/{} false_valid={} median_ms={:.0}",
+        summary.fields_exact,
+        summary.docs_all_fields,
+        summary.documents,
+        summary.false_valid,
+        summary.median_cpu_ms
     )?;
     Ok(summary)
 }

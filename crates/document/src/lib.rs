@@ -52,16 +52,18 @@ use chrono::NaiveDate;
 pub mod aamva;
 pub mod barcode;
 mod block;
+pub mod eu_dl_mrz;
 pub mod eval;
 pub mod field_confidence;
 pub mod mrz;
 mod ocr;
 mod stages;
+pub mod viz;
 
 pub use block::{BlockCode, BlockError};
 pub use field_confidence::{DocumentField, FieldConfidence};
 pub use idverify_onnx::OnnxError;
-pub use ocr::{DET_MODEL, REC_MODEL};
+pub use ocr::{DET_MODEL, REC_MODEL, VIZ_REC_MODEL};
 pub use stages::{DetectorPass, LINE_HEIGHT, OcrRuns};
 
 /// Engine settings. `sessions` is the number of independent OCR session pairs (parallel scans).
@@ -120,7 +122,9 @@ pub struct DocumentFields {
 pub struct Check {
     /// "document_number_check_digit", "birth_date_check_digit", "expiry_check_digit",
     /// "optional_data_check_digit", "composite_check_digit", "not_expired", "name_certain",
-    /// "document_type_matches" (and "minimum_age", added by the service)
+    /// "document_type_matches", and for a card front "birth_date_plausible",
+    /// "document_number_format", "eu_dl_mrz_check_digit", "viz_mrz_consistent" (and "minimum_age",
+    /// added by the service)
     pub name: &'static str,
     pub passed: bool,
 }
@@ -129,12 +133,14 @@ pub struct Check {
 #[serde(rename_all = "camelCase")]
 pub struct DocumentScan {
     pub document_type: Option<DocumentType>,
-    /// "mrz_td1", "mrz_td2", "mrz_td3", "mrz_mrva", "mrz_mrvb", "pdf417_aamva"
+    /// "mrz_td1", "mrz_td2", "mrz_td3", "mrz_mrva", "mrz_mrvb", "pdf417_aamva", "viz_aamva",
+    /// "viz_eu_dl", "viz_id_card"
     pub source: Option<&'static str>,
     pub fields: DocumentFields,
     /// 0..=100 per field read (see [`field_confidence`]).
     pub field_confidence: FieldConfidence,
-    /// The MRZ lines as read and corrected to the layout; empty for a barcode.
+    /// The MRZ lines as read and corrected to the layout (an EU licence's one line as read); empty
+    /// for a barcode.
     pub mrz_lines: Vec<String>,
     /// 0..=100, see the crate documentation.
     pub confidence: f32,
@@ -196,6 +202,11 @@ impl DocumentEngine {
 
     /// `image` is already EXIF-oriented. Err only for internal failures (inference error); "nothing
     /// found", "unreadable" and "type mismatch" are `Ok(scan)` with `error` set.
+    ///
+    /// A passport (or `auto`) is read by its MRZ, then a PDF417 barcode, then, when neither is
+    /// there, a card front's printed fields. A licence or an ID card is read front first: the
+    /// printed fields, unless an ICAO MRZ is on the same side (then the MRZ, cross-checked against
+    /// them), then its barcode (the back of a licence) or MRZ.
     pub fn scan(
         &self,
         image: &image::RgbImage,
@@ -205,56 +216,150 @@ impl DocumentEngine {
         if image.width() < 8 || image.height() < 8 {
             return Ok(DocumentScan::failed(BlockCode::NoDocumentFound, "image too small"));
         }
-        let barcode_first = requested == RequestedType::DriversLicense;
-        let mut barcode_seen = false;
-        let mut mrz_seen = false;
-        if barcode_first {
-            match self.scan_barcode(image, today) {
-                BarcodeOutcome::Parsed(scan) => return Ok(check_requested(*scan, requested)),
-                BarcodeOutcome::NotAamva => barcode_seen = true,
-                BarcodeOutcome::None => {}
+        if matches!(requested, RequestedType::DriversLicense | RequestedType::NationalId) {
+            return self.scan_card(image, requested, today);
+        }
+        let mut seen = Seen::default();
+        if let Some(scan) = self.scan_mrz(image, None, &mut seen, today)? {
+            return Ok(check_requested(scan, requested));
+        }
+        if let Some(scan) = self.scan_barcode(image, &mut seen, today) {
+            return Ok(check_requested(scan, requested));
+        }
+        if !seen.mrz {
+            let lines = self.ocr.read_text_lines(image)?;
+            if let Some(read) = viz::parse(&lines, requested, today).filter(has_key_fields) {
+                return Ok(check_requested(viz_scan(&read, today), requested));
             }
         }
+        Ok(seen.failure())
+    }
+
+    /// A licence or an ID card: see [`DocumentEngine::scan`].
+    fn scan_card(
+        &self,
+        image: &image::RgbImage,
+        requested: RequestedType,
+        today: NaiveDate,
+    ) -> Result<DocumentScan, DocumentError> {
+        let lines = self.ocr.read_text_lines(image)?;
+        let front = viz::parse(&lines, requested, today).filter(has_key_fields);
+        let icao_mrz_here = lines.iter().any(|l| looks_like_icao_mrz(&l.text));
+        if let Some(read) = &front
+            && !icao_mrz_here
+        {
+            return Ok(check_requested(viz_scan(read, today), requested));
+        }
+        let mut seen = Seen::default();
+        if requested == RequestedType::DriversLicense
+            && let Some(scan) = self.scan_barcode(image, &mut seen, today)
+        {
+            return Ok(check_requested(scan, requested));
+        }
+        if let Some(scan) = self.scan_mrz(image, front.as_ref(), &mut seen, today)? {
+            return Ok(check_requested(scan, requested));
+        }
+        if let Some(read) = &front {
+            return Ok(check_requested(viz_scan(read, today), requested));
+        }
+        if requested == RequestedType::NationalId
+            && let Some(scan) = self.scan_barcode(image, &mut seen, today)
+        {
+            return Ok(check_requested(scan, requested));
+        }
+        Ok(seen.failure())
+    }
+
+    /// The MRZ; when the page's printed fields were read too, they are compared with it: a clear
+    /// disagreement is a failed `viz_mrz_consistent` check (a forgery signal no check digit gives).
+    fn scan_mrz(
+        &self,
+        image: &image::RgbImage,
+        front: Option<&viz::VizRead>,
+        seen: &mut Seen,
+        today: NaiveDate,
+    ) -> Result<Option<DocumentScan>, DocumentError> {
         match self.ocr.read(image, today)? {
-            ocr::MrzOutcome::Found(read) => return Ok(check_requested(mrz_scan(&read, today), requested)),
-            ocr::MrzOutcome::Unreadable => mrz_seen = true,
-            ocr::MrzOutcome::None => {}
+            ocr::MrzOutcome::Found(read) => {
+                let mut scan = mrz_scan(&read, today);
+                if let Some((check, _)) = front.and_then(|f| viz::cross_check_mrz(&read.record, &f.fields)) {
+                    if !check.passed {
+                        scan.reasons.push("viz_mrz_mismatch");
+                        scan.confidence = scan.confidence.min(50.0);
+                    }
+                    scan.checks.push(check);
+                }
+                Ok(Some(scan))
+            }
+            ocr::MrzOutcome::Unreadable => {
+                seen.mrz = true;
+                Ok(None)
+            }
+            ocr::MrzOutcome::None => Ok(None),
         }
-        if !barcode_first {
-            match self.scan_barcode(image, today) {
-                BarcodeOutcome::Parsed(scan) => return Ok(check_requested(*scan, requested)),
-                BarcodeOutcome::NotAamva => barcode_seen = true,
-                BarcodeOutcome::None => {}
+    }
+
+    /// Every text line OCR reads on an upright page, as the visual-zone parser gets them (for
+    /// evaluation and troubleshooting; the text is personal data: never log it).
+    pub fn text_lines(&self, image: &image::RgbImage) -> Result<Vec<viz::TextLine>, DocumentError> {
+        self.ocr.read_text_lines(image)
+    }
+
+    fn scan_barcode(
+        &self,
+        image: &image::RgbImage,
+        seen: &mut Seen,
+        today: NaiveDate,
+    ) -> Option<DocumentScan> {
+        let payload = barcode::decode_pdf417(image)?;
+        match aamva::parse(&payload, today) {
+            Ok(record) => Some(aamva_scan(&record, today)),
+            Err(_) => {
+                seen.barcode = true;
+                None
             }
         }
-        Ok(if mrz_seen {
+    }
+}
+
+/// What was seen on a page that could not be read, for the block error.
+#[derive(Default)]
+struct Seen {
+    /// MRZ-like rows whose layout could not be parsed.
+    mrz: bool,
+    /// A PDF417 barcode without AAMVA data.
+    barcode: bool,
+}
+
+impl Seen {
+    fn failure(&self) -> DocumentScan {
+        if self.mrz {
             DocumentScan::failed(
                 BlockCode::MrzUnreadable,
                 "an MRZ-like text zone was found but could not be read",
             )
-        } else if barcode_seen {
+        } else if self.barcode {
             DocumentScan::failed(
                 BlockCode::BarcodeUnreadable,
                 "a PDF417 barcode was found but holds no AAMVA licence data",
             )
         } else {
-            DocumentScan::failed(BlockCode::NoDocumentFound, "no MRZ or PDF417 barcode found")
-        })
-    }
-
-    fn scan_barcode(&self, image: &image::RgbImage, today: NaiveDate) -> BarcodeOutcome {
-        let Some(payload) = barcode::decode_pdf417(image) else { return BarcodeOutcome::None };
-        match aamva::parse(&payload, today) {
-            Ok(record) => BarcodeOutcome::Parsed(Box::new(aamva_scan(&record, today))),
-            Err(_) => BarcodeOutcome::NotAamva,
+            DocumentScan::failed(
+                BlockCode::NoDocumentFound,
+                "no MRZ, PDF417 barcode or card front with readable fields found",
+            )
         }
     }
 }
 
-enum BarcodeOutcome {
-    Parsed(Box<DocumentScan>),
-    NotAamva,
-    None,
+/// A line of an ICAO MRZ as the Latin recognizer reads it: long, fillers, upper case and digits
+/// only, and not the one-line MRZ of an EU licence.
+fn looks_like_icao_mrz(text: &str) -> bool {
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    compact.chars().count() >= 28
+        && compact.contains("<<")
+        && compact.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || matches!(c, '<' | '«'))
+        && eu_dl_mrz::parse(&compact, NaiveDate::default()).is_err()
 }
 
 fn empty_to_none(s: &str) -> Option<String> {
@@ -359,6 +464,62 @@ fn aamva_scan(r: &aamva::AamvaRecord, today: NaiveDate) -> DocumentScan {
         fields,
         mrz_lines: Vec::new(),
         confidence: 100.0 * found / key_fields.len() as f32,
+        checks,
+        reasons,
+        error: None,
+    }
+}
+
+/// The four fields a card front must show to be reported at all: at least two of them.
+fn has_key_fields(read: &viz::VizRead) -> bool {
+    key_fields_read(&read.fields) >= 2
+}
+
+fn key_fields_read(f: &DocumentFields) -> usize {
+    [
+        f.last_name.is_some(),
+        f.document_number.is_some(),
+        f.date_of_birth.is_some(),
+        f.expiration_date.is_some(),
+    ]
+    .iter()
+    .filter(|&&b| b)
+    .count()
+}
+
+fn viz_scan(read: &viz::VizRead, today: NaiveDate) -> DocumentScan {
+    let (checks, mut reasons) = viz::checks(read, today);
+    let key = [
+        DocumentField::LastName,
+        DocumentField::DocumentNumber,
+        DocumentField::DateOfBirth,
+        DocumentField::ExpirationDate,
+    ];
+    let probs: Vec<f32> =
+        read.field_confidence.iter().filter(|(f, _)| key.contains(f)).map(|(_, p)| p / 100.0).collect();
+    let mean = probs.iter().sum::<f32>() / probs.len().max(1) as f32;
+    if mean < LOW_RECOGNITION {
+        reasons.push("low_recognition_confidence");
+    }
+    // Printed fields have no check digit of their own: the confidence is what OCR says of the key
+    // fields, scaled by how many of them were read, and halved at most when the line MRZ disagrees.
+    let mut confidence =
+        100.0 * mean.clamp(0.0, 1.0) * key_fields_read(&read.fields) as f32 / key.len() as f32;
+    if checks.iter().any(|c| matches!(c.name, "eu_dl_mrz_check_digit" | "viz_mrz_consistent") && !c.passed) {
+        confidence = confidence.min(50.0);
+    }
+    let document_type = match read.layout {
+        viz::VizLayout::IdCard => DocumentType::NationalId,
+        _ if read.identification_card => DocumentType::NationalId,
+        _ => DocumentType::DriversLicense,
+    };
+    DocumentScan {
+        document_type: Some(document_type),
+        source: Some(read.layout.source_name()),
+        fields: read.fields.clone(),
+        field_confidence: read.field_confidence.clone(),
+        mrz_lines: read.eu_mrz.iter().map(|m| m.line.clone()).collect(),
+        confidence,
         checks,
         reasons,
         error: None,

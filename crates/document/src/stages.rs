@@ -79,4 +79,9 @@ impl DocumentEngine {
     pub fn recognize_line(&self, crop: &RgbImage) -> Result<String, DocumentError> {
         self.ocr.recognize_crop(crop)
     }
+
+    /// One run of the visual-zone recognizer (Latin script) on an upright line crop: the text read.
+    pub fn recognize_card_line(&self, crop: &RgbImage) -> Result<String, DocumentError> {
+        self.ocr.recognize_card_crop(crop)
+    }
 }

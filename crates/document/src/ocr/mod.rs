@@ -9,6 +9,7 @@
 mod detect;
 mod geometry;
 mod layout;
+mod lines;
 mod reading;
 
 pub(crate) use reading::REC_HEIGHT;
@@ -34,6 +35,10 @@ pub const DET_MODEL: &str = "PP-OCRv6_det_small_flushed.onnx";
 /// convolutions quantized, head cut to the CTC blank, the 37 MRZ characters and the space (so its
 /// softmax, and every probability below, is over those classes only).
 pub const REC_MODEL: &str = "PP-OCRv6_rec_small_int8_fused.onnx";
+/// The same int8 recognizer with its head cut to the Latin script instead (ASCII letters, digits
+/// and punctuation, the accented letters of Latin-1 and Latin Extended-A, the space): what the
+/// visual zone of a European or American card front is printed in.
+pub const VIZ_REC_MODEL: &str = "PP-OCRv6_rec_small_int8_latin.onnx";
 
 /// Longest side of the page given to the detector (multiple of 32) in the quick first pass, and
 /// in the full pass that runs when the quick one is not conclusive (small or skewed MRZ).
@@ -72,6 +77,9 @@ pub(crate) struct MrzReader {
     mrz_classes: Vec<(usize, char)>,
     /// Number of recognizer classes (blank + dictionary + space).
     num_classes: usize,
+    /// The visual-zone recognizer and its classes (every class but the blank).
+    viz_rec: SessionPool,
+    viz_classes: Vec<(usize, char)>,
     runs: RunCounters,
 }
 
@@ -124,6 +132,19 @@ impl RunCounters {
     }
 }
 
+/// A recognizer's classes from its metadata: the CTC blank (class 0), the dictionary, a space.
+fn classes_of(rec: &SessionPool) -> Result<Vec<String>, DocumentError> {
+    let dictionary = rec.with(|s| -> Result<String, DocumentError> {
+        let meta = s.metadata()?;
+        meta.custom("character")
+            .ok_or_else(|| DocumentError::Inference("recognizer metadata has no `character` key".into()))
+    })?;
+    let mut chars: Vec<String> = vec![String::new()];
+    chars.extend(dictionary.lines().map(str::to_string));
+    chars.push(" ".into());
+    Ok(chars)
+}
+
 /// Whether an MRZ was found in any orientation.
 fn any_found(outcomes: &[MrzOutcome]) -> bool {
     outcomes.iter().any(|o| matches!(o, MrzOutcome::Found(_)))
@@ -134,15 +155,7 @@ impl MrzReader {
         let pool = |model| SessionPool::load(&cfg.models_dir, model, cfg.sessions, cfg.intra_threads);
         let det = pool(DET_MODEL)?;
         let rec = pool(REC_MODEL)?;
-        let dictionary = rec.with(|s| -> Result<String, DocumentError> {
-            let meta = s.metadata()?;
-            meta.custom("character")
-                .ok_or_else(|| DocumentError::Inference("recognizer metadata has no `character` key".into()))
-        })?;
-        // Class 0 is the CTC blank, then the dictionary lines, then a space.
-        let mut chars: Vec<String> = vec![String::new()];
-        chars.extend(dictionary.lines().map(str::to_string));
-        chars.push(" ".into());
+        let chars = classes_of(&rec)?;
         let mrz_classes: Vec<(usize, char)> = chars
             .iter()
             .enumerate()
@@ -162,7 +175,28 @@ impl MrzReader {
                 mrz_classes.len()
             )));
         }
-        Ok(MrzReader { det, rec, mrz_classes, num_classes: chars.len(), runs: RunCounters::default() })
+        let viz_rec = pool(VIZ_REC_MODEL)?;
+        let viz_classes: Vec<(usize, char)> = classes_of(&viz_rec)?
+            .iter()
+            .enumerate()
+            .skip(1)
+            .filter_map(|(i, s)| {
+                let mut it = s.chars();
+                match (it.next(), it.next()) {
+                    (Some(c), None) => Some((i, c)),
+                    _ => None,
+                }
+            })
+            .collect();
+        Ok(MrzReader {
+            det,
+            rec,
+            mrz_classes,
+            num_classes: chars.len(),
+            viz_rec,
+            viz_classes,
+            runs: RunCounters::default(),
+        })
     }
 
     /// The model runs made so far.
@@ -184,6 +218,12 @@ impl MrzReader {
     /// One recognizer run on an upright line crop (any size; scans give it `REC_HEIGHT` high).
     pub(crate) fn recognize_crop(&self, crop: &RgbImage) -> Result<String, DocumentError> {
         Ok(self.recognize(crop)?.0)
+    }
+
+    /// One visual-zone recognizer run on an upright line crop.
+    pub(crate) fn recognize_card_crop(&self, crop: &RgbImage) -> Result<String, DocumentError> {
+        let (steps, classes, data) = self.run_recognizer(&self.viz_rec, crop)?;
+        Ok(reading::ctc_greedy(&data, steps, classes, &self.viz_classes).0)
     }
 
     /// Reads the MRZ, trying the page as is, then rotated by 90°, 180° and 270°.

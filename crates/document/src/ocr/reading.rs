@@ -2,6 +2,7 @@
 //! decoding, and the second reads (other crops, neighbour lines) when the first ones fall short.
 
 use chrono::NaiveDate;
+use idverify_onnx::SessionPool;
 use idverify_onnx::ort::value::Tensor;
 use image::RgbImage;
 
@@ -255,10 +256,26 @@ impl MrzReader {
 
     /// Greedy CTC decoding restricted to the MRZ alphabet; returns text and per-character probability.
     pub(super) fn recognize(&self, crop: &RgbImage) -> Result<(String, Vec<f32>), DocumentError> {
+        let (steps, classes, data) = self.run_recognizer(&self.rec, crop)?;
+        if classes != self.num_classes {
+            return Err(DocumentError::Inference(format!(
+                "recognizer has {classes} classes, dictionary {}",
+                self.num_classes
+            )));
+        }
+        Ok(ctc_greedy(&data, steps, classes, &self.mrz_classes))
+    }
+
+    /// One recognizer run on a line crop: (time steps, classes, probabilities).
+    pub(super) fn run_recognizer(
+        &self,
+        pool: &SessionPool,
+        crop: &RgbImage,
+    ) -> Result<(usize, usize, Vec<f32>), DocumentError> {
         // BGR order, (x/255 - 0.5) / 0.5
         let input = planar(crop, |_, v| v as f32 / 127.5 - 1.0, true)?;
         let (result, cpu_us) = cpu_timed(|| {
-            self.rec.with(|s| -> Result<(usize, usize, Vec<f32>), DocumentError> {
+            pool.with(|s| -> Result<(usize, usize, Vec<f32>), DocumentError> {
                 let outputs = s.run(idverify_onnx::ort::inputs![Tensor::from_array(input)?])?;
                 let (shape, data) = outputs[0].try_extract_tensor::<f32>()?;
                 if shape.len() != 3 {
@@ -269,42 +286,46 @@ impl MrzReader {
                 Ok((shape[1] as usize, shape[2] as usize, data.to_vec()))
             })
         });
-        let (steps, classes, data) = result?;
         self.runs.count_recognizer(u64::from(crop.width()), cpu_us);
-        if classes != self.num_classes {
-            return Err(DocumentError::Inference(format!(
-                "recognizer has {classes} classes, dictionary {}",
-                self.num_classes
-            )));
-        }
-        let mut text = String::new();
-        let mut probs = Vec::new();
-        let mut prev: Option<usize> = None;
-        for t in 0..steps {
-            let row = &data[t * classes..(t + 1) * classes];
-            let mut best = (0usize, row[0]);
-            for &(i, _) in &self.mrz_classes {
-                if row[i] > best.1 {
-                    best = (i, row[i]);
-                }
-            }
-            if best.0 == 0 {
-                prev = None;
-                continue;
-            }
-            if prev == Some(best.0) {
-                if let Some(p) = probs.last_mut() {
-                    *p = f32::max(*p, best.1);
-                }
-                continue;
-            }
-            prev = Some(best.0);
-            let c = self.mrz_classes.iter().find(|(i, _)| *i == best.0).map(|(_, c)| *c).unwrap_or('<');
-            text.push(c);
-            probs.push(best.1);
-        }
-        Ok((text, probs))
+        result
     }
+}
+
+/// Greedy CTC decoding over the `allowed` classes (class index, character); class 0 is the blank.
+/// Returns the text and each character's probability (its best time step).
+pub(super) fn ctc_greedy(
+    data: &[f32],
+    steps: usize,
+    classes: usize,
+    allowed: &[(usize, char)],
+) -> (String, Vec<f32>) {
+    let mut text = String::new();
+    let mut probs = Vec::new();
+    let mut prev: Option<usize> = None;
+    for t in 0..steps {
+        let row = &data[t * classes..(t + 1) * classes];
+        let mut best = (0usize, row[0]);
+        for &(i, _) in allowed {
+            if row[i] > best.1 {
+                best = (i, row[i]);
+            }
+        }
+        if best.0 == 0 {
+            prev = None;
+            continue;
+        }
+        if prev == Some(best.0) {
+            if let Some(p) = probs.last_mut() {
+                *p = f32::max(*p, best.1);
+            }
+            continue;
+        }
+        prev = Some(best.0);
+        let c = allowed.iter().find(|(i, _)| *i == best.0).map(|(_, c)| *c).unwrap_or('<');
+        text.push(c);
+        probs.push(best.1);
+    }
+    (text, probs)
 }
 
 /// Two slightly different crops of a row, for second reads.
@@ -313,7 +334,7 @@ fn crop_variants(rect: &RotRect) -> [RotRect; 2] {
 }
 
 /// Samples the rectangle from the page into an upright crop of height `REC_HEIGHT` (bilinear).
-fn crop_rect(page: &RgbImage, r: &RotRect) -> RgbImage {
+pub(super) fn crop_rect(page: &RgbImage, r: &RotRect) -> RgbImage {
     let out_h = REC_HEIGHT;
     let out_w = ((REC_HEIGHT as f32 * r.len / r.h.max(1.0)).round() as u32).clamp(REC_HEIGHT, 2400);
     let (ux, uy) = r.dir();

@@ -1,0 +1,925 @@
+//! The visual zone of a card front: the printed fields of a US (AAMVA) or EU driving licence, or of
+//! an ID card, from the text lines that OCR read on it.
+//!
+//! Pure text and geometry; no model. The input is every line the recognizer read, with its box
+//! on the page and its mean character probability. The parser:
+//!
+//! 1. folds each line (upper case, accents removed, one character for one) and cuts it into
+//!    segments at field markers: a field number (`4a.`, `4b`, `15` before a label), or a label
+//!    (`DOB`, `Date of birth`, `Nom / Surname`, `Geburtsdatum`, …; English, French, German,
+//!    Spanish and Italian);
+//! 2. decides the layout from the titles, the jurisdiction and the date style (AAMVA numbers its
+//!    licence number 4d, the EU numbers it 5), and maps numbers and labels to fields;
+//! 3. takes a marker with no value on its own line from the nearest line below it (bilingual ID
+//!    cards print the label above the value), and an address over up to three lines;
+//! 4. reads dates by the region's convention: MM/DD/YYYY in the US, DD.MM.YY(YY) or DD/MM/YYYY in
+//!    Europe; a two-digit year of birth goes to the latest century not after today;
+//! 5. finds the jurisdiction: the US state named in the header; the EU state from the
+//!    distinguishing sign in the flag (`F`, `D`, `NL`, …), the header, or the licence MRZ line.
+//!
+//! [`cross_check_mrz`] compares a visual zone with an ICAO MRZ read from the same document.
+
+use chrono::{Datelike, NaiveDate};
+
+use crate::eu_dl_mrz::{self, EuDlMrz};
+use crate::field_confidence::{DocumentField, FieldConfidence};
+use crate::{Check, DocumentFields, mrz};
+use tables::{
+    AAMVA_NUMBER_SHAPES, EU_SIGNS, EU_TITLES, ID_TITLES, LABELS, NUMBERS, SHORT_LABELS, STATE_HEADERS,
+    US_STATES, US_TITLES,
+};
+
+mod tables;
+
+/// One line of text read on the page. Box coordinates are fractions of the page (0 to 1).
+#[derive(Clone, PartialEq)]
+pub struct TextLine {
+    pub text: String,
+    /// Mean recognizer probability of its characters, 0 to 1.
+    pub confidence: f32,
+    pub left: f32,
+    pub top: f32,
+    pub right: f32,
+    pub bottom: f32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VizLayout {
+    /// AAMVA DL/ID Card Design Standard (US and Canada).
+    Aamva,
+    /// Directive 2006/126/EC licence.
+    EuDrivingLicence,
+    /// An ID card's labelled fields.
+    IdCard,
+}
+
+impl VizLayout {
+    /// `document.source` on the wire.
+    pub fn source_name(self) -> &'static str {
+        match self {
+            VizLayout::Aamva => "viz_aamva",
+            VizLayout::EuDrivingLicence => "viz_eu_dl",
+            VizLayout::IdCard => "viz_id_card",
+        }
+    }
+}
+
+/// What the visual zone says.
+#[derive(Clone)]
+pub struct VizRead {
+    pub layout: VizLayout,
+    /// A US state or Canadian province's postal code (`CA`), or the issuing state's alpha-3 code.
+    pub jurisdiction: Option<String>,
+    /// The card says it is an identification card rather than a licence (AAMVA covers both).
+    pub identification_card: bool,
+    pub fields: DocumentFields,
+    /// 0 to 100: the mean recognizer probability of the line each field was read from.
+    pub field_confidence: FieldConfidence,
+    /// Licence categories (field 9).
+    pub categories: Option<String>,
+    /// The EU licence MRZ line, when one was read.
+    pub eu_mrz: Option<EuDlMrz>,
+}
+
+// Personal data stays out of logs: what was read is not shown, only where and how well.
+impl std::fmt::Debug for TextLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TextLine")
+            .field("chars", &self.text.chars().count())
+            .field("confidence", &self.confidence)
+            .field("box", &(self.left, self.top, self.right, self.bottom))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for VizRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VizRead")
+            .field("layout", &self.layout)
+            .field("jurisdiction", &self.jurisdiction)
+            .field("fields_read", &self.field_confidence.len())
+            .field("eu_mrz", &self.eu_mrz)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A field the parser knows, before it is mapped to [`DocumentFields`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    Surname,
+    GivenNames,
+    BirthDate,
+    IssueDate,
+    ExpiryDate,
+    Authority,
+    Number,
+    Discriminator,
+    Address,
+    Categories,
+    Restrictions,
+    Sex,
+    Height,
+    Eyes,
+    Nationality,
+    /// A number whose meaning depends on the layout (4d, 5).
+    Numbered(&'static str),
+}
+
+/// Upper case, accents removed, apostrophes and dots kept; one character for one, so positions in
+/// the folded text are positions in the original.
+pub fn fold(s: &str) -> String {
+    s.chars().map(fold_char).collect()
+}
+
+fn fold_char(c: char) -> char {
+    let base = match c {
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'À' | 'Á' | 'Â' | 'Ã' | 'Ä' | 'Å' => 'A',
+        'ç' | 'Ç' | 'č' | 'Č' | 'ć' | 'Ć' => 'C',
+        'è' | 'é' | 'ê' | 'ë' | 'È' | 'É' | 'Ê' | 'Ë' | 'ě' | 'Ě' | 'ę' | 'Ę' => 'E',
+        'ì' | 'í' | 'î' | 'ï' | 'Ì' | 'Í' | 'Î' | 'Ï' => 'I',
+        'ñ' | 'Ñ' | 'ń' | 'Ń' | 'ň' | 'Ň' => 'N',
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'Ò' | 'Ó' | 'Ô' | 'Õ' | 'Ö' | 'Ø' => 'O',
+        'ù' | 'ú' | 'û' | 'ü' | 'ů' | 'Ù' | 'Ú' | 'Û' | 'Ü' | 'Ů' => 'U',
+        'ý' | 'ÿ' | 'Ý' => 'Y',
+        'š' | 'Š' | 'ś' | 'Ś' | 'ß' => 'S',
+        'ž' | 'Ž' | 'ź' | 'Ź' | 'ż' | 'Ż' => 'Z',
+        'ł' | 'Ł' => 'L',
+        'ř' | 'Ř' => 'R',
+        '’' | '‘' | '`' | '´' => '\'',
+        _ => c,
+    };
+    base.to_uppercase().next().unwrap_or(base)
+}
+
+/// A word of a folded line: its text for matching (punctuation stripped) and its char span.
+#[derive(Clone, Debug)]
+struct Word {
+    bare: String,
+    start: usize,
+    end: usize,
+    /// Ends with `.` or `:` (a field number printed as `4a.`).
+    dotted: bool,
+}
+
+fn words(folded: &str) -> Vec<Word> {
+    let chars: Vec<char> = folded.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        // Apostrophes and slashes separate words too: `D'EXPIR.`, `NOM/SURNAME`.
+        let is_sep = |c: char| c.is_whitespace() || c == '\'' || c == '/';
+        if is_sep(chars[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && !is_sep(chars[i]) {
+            i += 1;
+        }
+        let raw: String = chars[start..i].iter().collect();
+        let dotted = raw.ends_with('.') || raw.ends_with(':');
+        let bare =
+            raw.trim_matches(|c: char| matches!(c, '.' | ':' | ',' | '(' | ')' | '°' | 'º')).to_string();
+        out.push(Word { bare, start, end: i, dotted });
+    }
+    out
+}
+
+/// A segment of a line: a marker's field and the text after it (in the original), or free text.
+#[derive(Clone, Debug)]
+struct Segment {
+    key: Option<Key>,
+    value: String,
+    /// The marker was a field number (`4a.`, `15`), not only a label.
+    numbered: bool,
+    /// Where the marker starts along the line, 0 to 1 (by characters): a label of a second
+    /// column that OCR read on one line with the first has its value below it, not below the line.
+    at: f32,
+}
+
+/// The longest label starting at word `i`: (key, number of words).
+fn label_at(ws: &[Word], i: usize) -> Option<(Key, usize)> {
+    let mut best: Option<(Key, usize)> = None;
+    for (label, key) in LABELS {
+        let parts: Vec<&str> = label.split(' ').collect();
+        if i + parts.len() > ws.len() {
+            continue;
+        }
+        // `N°` and `NO` fold to `N`/`NO`; `D'EXPIR.` is split at the apostrophe.
+        let matches = parts.iter().enumerate().all(|(k, p)| ws[i + k].bare == *p);
+        if matches && best.is_none_or(|(_, n)| parts.len() > n) {
+            best = Some((*key, parts.len()));
+        }
+    }
+    best
+}
+
+fn number_at(ws: &[Word], i: usize) -> Option<Key> {
+    NUMBERS.iter().find(|(n, _)| ws[i].bare == *n).map(|(_, k)| *k)
+}
+
+/// Cuts a line into segments at field numbers and labels (see the module documentation).
+fn segments(text: &str) -> Vec<Segment> {
+    let text = &split_glued_number(text);
+    let folded = fold(text);
+    let ws = words(&folded);
+    let original: Vec<char> = text.chars().collect();
+    // Markers: (first word, first word of the value, key, a field number).
+    let mut markers: Vec<(usize, usize, Key, bool)> = Vec::new();
+    let mut i = 0;
+    while i < ws.len() {
+        let at_start = i == 0;
+        // A line starting `12 07 1990` is a date, not field 12.
+        let starts_date = || {
+            let from: Vec<char> = folded.chars().skip(ws[i].start).collect();
+            date_at(&from, DateOrder::DayFirst).is_some() || date_at(&from, DateOrder::MonthFirst).is_some()
+        };
+        if let Some(num_key) = number_at(&ws, i)
+            && !starts_date()
+        {
+            let next_label = label_at(&ws, i + 1).filter(|_| i + 1 < ws.len());
+            if at_start || ws[i].dotted || next_label.is_some() {
+                let mut key = num_key;
+                let mut next = i + 1;
+                if let Some((label_key, n)) = next_label {
+                    // `4d DLN`: the label says what the number means.
+                    if matches!(num_key, Key::Numbered(_)) {
+                        key = label_key;
+                    }
+                    next += n;
+                }
+                markers.push((i, skip_chained_labels(&ws, &folded, next), key, true));
+                i = next;
+                continue;
+            }
+        }
+        if let Some((key, n)) = label_at(&ws, i) {
+            let short = n == 1 && SHORT_LABELS.contains(&ws[i].bare.as_str());
+            let after_slash = i > 0 && folded.chars().nth(ws[i].start - 1) == Some('/');
+            // A long label mid-line starts a second column that OCR read as one line with the first.
+            let long = n >= 2 || ws[i].bare.chars().count() >= 6;
+            let mid_line_ok =
+                short || long || after_slash || ws[i].dotted || ws.get(i + n - 1).is_some_and(|w| w.dotted);
+            if at_start || mid_line_ok {
+                let next = skip_chained_labels(&ws, &folded, i + n);
+                markers.push((i, next, key, false));
+                i = next;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    let text_of = |from: usize, to: usize| -> String {
+        let start = ws.get(from).map_or(original.len(), |w| w.start);
+        let end = if to == 0 { start } else { ws.get(to - 1).map_or(start, |w| w.end) };
+        if end <= start {
+            return String::new();
+        }
+        original[start..end]
+            .iter()
+            .collect::<String>()
+            .trim_matches(|c: char| c == ':' || c == '/' || c.is_whitespace())
+            .to_string()
+    };
+    let mut out = Vec::new();
+    let first = markers.first().map_or(ws.len(), |m| m.0);
+    if first > 0 {
+        out.push(Segment { key: None, value: text_of(0, first), numbered: false, at: 0.0 });
+    }
+    let chars = original.len().max(1) as f32;
+    for (k, &(marker, value_start, key, numbered)) in markers.iter().enumerate() {
+        let end = markers.get(k + 1).map_or(ws.len(), |m| m.0);
+        let at = ws[marker].start as f32 / chars;
+        out.push(Segment { key: Some(key), value: text_of(value_start, end.max(value_start)), numbered, at });
+    }
+    out
+}
+
+/// OCR often drops the space after a field number: `3.11.09.1981 MADRID`, `5.51CF18499`,
+/// `4a.27.01.2025 4b.27.01.2033`. A word that starts with a field number and a dot glued to more
+/// text gets the space back, unless the word is a date (`12.09.2013`).
+fn split_glued_number(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 4);
+    let mut rest = text;
+    while !rest.is_empty() {
+        let word_len = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let (word, tail) = rest.split_at(word_len);
+        out.push_str(&unglue(word));
+        let space_len = tail.find(|c: char| !c.is_whitespace()).unwrap_or(tail.len());
+        out.push_str(&tail[..space_len]);
+        rest = &tail[space_len..];
+    }
+    out
+}
+
+fn unglue(word: &str) -> String {
+    let chars: Vec<char> = word.chars().collect();
+    let digits = chars.iter().take_while(|c| c.is_ascii_digit()).count();
+    let letter = usize::from(digits == 1 && chars.get(1).is_some_and(|c| matches!(c, 'a'..='d' | 'A'..='D')));
+    let dot = digits + letter;
+    let is_number =
+        digits > 0 && NUMBERS.iter().any(|(n, _)| fold(&chars[..dot].iter().collect::<String>()) == *n);
+    let glued = chars.get(dot) == Some(&'.') && chars.len() > dot + 1;
+    if !is_number || !glued || date_at(&chars, DateOrder::DayFirst).is_some() {
+        return word.to_string();
+    }
+    format!("{} {}", chars[..=dot].iter().collect::<String>(), chars[dot + 1..].iter().collect::<String>())
+}
+
+/// Skips the second language of a bilingual label (`NOM / SURNAME`, `DATE DE NAISS. / DATE OF BIRTH`):
+/// a label right after a slash. (Without the slash it is the next column's label.)
+fn skip_chained_labels(ws: &[Word], folded: &str, mut i: usize) -> usize {
+    let chars: Vec<char> = folded.chars().collect();
+    let after_slash = |i: usize| {
+        ws.get(i).is_some_and(|w| chars[..w.start].iter().rev().find(|c| !c.is_whitespace()) == Some(&'/'))
+    };
+    while after_slash(i)
+        && let Some((_, n)) = label_at(ws, i)
+    {
+        i += n;
+    }
+    i
+}
+
+/// Parses the visual zone from the lines OCR read on the page. `None` when the page does not look
+/// like a card front of a known layout. `requested` narrows the layout when the titles are silent.
+pub fn parse(lines: &[TextLine], requested: crate::RequestedType, today: NaiveDate) -> Option<VizRead> {
+    let folded: Vec<String> = lines.iter().map(|l| fold(&l.text)).collect();
+    let all = format!(
+        " {} ",
+        folded
+            .iter()
+            .map(|l| words(l).into_iter().map(|w| w.bare).collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let has = |phrase: &str| all.contains(&format!(" {phrase} "));
+    let eu_mrz = lines.iter().find_map(|l| eu_dl_mrz::parse(&l.text, today).ok());
+    let state = us_state(lines, &folded);
+    let us_title = US_TITLES.iter().any(|t| has(t));
+    let eu_title = EU_TITLES.iter().any(|t| has(t));
+    let id_title = ID_TITLES.iter().any(|t| has(t));
+    let segs: Vec<Vec<Segment>> = lines.iter().map(|l| segments(&l.text)).collect();
+    // Two numbered fields at least: one number at a line's start may be anything.
+    let numbered = segs.iter().flatten().filter(|s| s.numbered).count() >= 2;
+    let us_dates =
+        lines.iter().any(|l| l.text.contains('/') && find_date(&l.text, DateOrder::MonthFirst).is_some());
+    let layout = if (state.is_some() && (us_title || numbered)) || (us_title && !eu_title && !id_title) {
+        VizLayout::Aamva
+    } else if eu_title || eu_mrz.is_some() {
+        VizLayout::EuDrivingLicence
+    } else if id_title {
+        VizLayout::IdCard
+    } else {
+        match requested {
+            crate::RequestedType::DriversLicense if numbered && us_dates => VizLayout::Aamva,
+            crate::RequestedType::DriversLicense if numbered => VizLayout::EuDrivingLicence,
+            crate::RequestedType::NationalId if segs.iter().flatten().any(|s| s.key.is_some()) => {
+                VizLayout::IdCard
+            }
+            _ => return None,
+        }
+    };
+    let order = if layout == VizLayout::Aamva { DateOrder::MonthFirst } else { DateOrder::DayFirst };
+
+    // Every marker's value: its own text, else the nearest free line below it.
+    let mut values: Vec<(Key, String, f32)> = Vec::new();
+    let mut used_below = vec![false; lines.len()];
+    for (li, line_segs) in segs.iter().enumerate() {
+        for seg in line_segs {
+            let Some(key) = seg.key else { continue };
+            let key = resolve(key, layout);
+            let mut value = seg.value.clone();
+            let mut confidence = lines[li].confidence;
+            let mut last_line = li;
+            let line = &lines[li];
+            let x = line.left + seg.at * (line.right - line.left);
+            if value.is_empty()
+                && let Some(below) = line_below(lines, &segs, li, x, &used_below)
+            {
+                used_below[below] = true;
+                value = free_text(&segs[below]);
+                confidence = lines[below].confidence;
+                last_line = below;
+            }
+            if key == Key::Address {
+                let mut from = last_line;
+                for _ in 0..2 {
+                    let Some(below) = line_below(lines, &segs, from, lines[from].left, &used_below) else {
+                        break;
+                    };
+                    if !close_below(&lines[from], &lines[below]) {
+                        break;
+                    }
+                    used_below[below] = true;
+                    value =
+                        format!("{value}, {}", free_text(&segs[below])).trim_start_matches(", ").to_string();
+                    confidence = confidence.min(lines[below].confidence);
+                    from = below;
+                }
+            }
+            if !value.is_empty() && !values.iter().any(|(k, _, _)| *k == key) {
+                values.push((key, value, confidence));
+            }
+        }
+    }
+
+    let jurisdiction = match layout {
+        VizLayout::Aamva => state,
+        _ => eu_mrz
+            .as_ref()
+            .map(|m| sign_to_alpha3(&m.issuing_state).unwrap_or(&m.issuing_state).to_string())
+            .or_else(|| (layout == VizLayout::EuDrivingLicence).then(|| flag_sign(lines, &folded)).flatten())
+            .or_else(|| STATE_HEADERS.iter().find(|(h, _)| has(h)).map(|(_, c)| c.to_string())),
+    };
+    let mut fields = DocumentFields::default();
+    let mut confidence = Vec::new();
+    let mut categories = None;
+    let put = |field: DocumentField, p: f32, confidence: &mut FieldConfidence| {
+        confidence.push((field, (100.0 * p).clamp(0.0, 100.0)));
+    };
+    for (key, value, p) in &values {
+        match key {
+            Key::Surname => {
+                fields.last_name = Some(clean_name(value));
+                put(DocumentField::LastName, *p, &mut confidence);
+            }
+            Key::GivenNames => {
+                let given = clean_name(value);
+                // AAMVA prints first and middle names together: `2 JOHN QUINCY`.
+                if layout == VizLayout::Aamva
+                    && let Some((first, middle)) = given.split_once(' ')
+                {
+                    fields.first_name = Some(first.to_string());
+                    fields.middle_name = Some(middle.to_string());
+                    put(DocumentField::MiddleName, *p, &mut confidence);
+                } else {
+                    fields.first_name = Some(given);
+                }
+                put(DocumentField::FirstName, *p, &mut confidence);
+            }
+            Key::BirthDate => {
+                if let Some(d) = find_date(value, order).and_then(|d| d.as_birth_date(today)) {
+                    fields.date_of_birth = Some(d);
+                    put(DocumentField::DateOfBirth, *p, &mut confidence);
+                }
+            }
+            Key::IssueDate => {
+                if let Some(d) = find_date(value, order).and_then(|d| d.as_other_date(today)) {
+                    fields.issue_date = Some(d);
+                    put(DocumentField::IssueDate, *p, &mut confidence);
+                }
+            }
+            Key::ExpiryDate => {
+                if let Some(d) = find_date(value, order).and_then(|d| d.as_other_date(today)) {
+                    fields.expiration_date = Some(d);
+                    put(DocumentField::ExpirationDate, *p, &mut confidence);
+                }
+            }
+            Key::Number => {
+                fields.document_number = Some(first_token(value));
+                put(DocumentField::DocumentNumber, *p, &mut confidence);
+            }
+            Key::Address => {
+                fields.address = Some(value.clone());
+                put(DocumentField::Address, *p, &mut confidence);
+            }
+            Key::Sex => {
+                if let Some(sex) = sex(value) {
+                    fields.gender = Some(sex.to_string());
+                    put(DocumentField::Gender, *p, &mut confidence);
+                }
+            }
+            Key::Nationality => {
+                fields.nationality = Some(first_token(value));
+                put(DocumentField::Nationality, *p, &mut confidence);
+            }
+            Key::Categories => categories = Some(value.clone()),
+            Key::Authority
+            | Key::Discriminator
+            | Key::Restrictions
+            | Key::Height
+            | Key::Eyes
+            | Key::Numbered(_) => {}
+        }
+    }
+    fields.full_name = match (&fields.first_name, &fields.middle_name, &fields.last_name) {
+        (None, _, None) => None,
+        (first, middle, last) => {
+            Some([first, middle, last].into_iter().flatten().cloned().collect::<Vec<_>>().join(" "))
+        }
+    };
+    if fields.full_name.is_some() {
+        let p = confidence
+            .iter()
+            .filter(|(f, _)| matches!(f, DocumentField::FirstName | DocumentField::LastName))
+            .map(|(_, p)| *p)
+            .fold(100.0f32, f32::min);
+        confidence.push((DocumentField::FullName, p));
+    }
+    fields.issuing_country = match layout {
+        VizLayout::Aamva => state_country(jurisdiction.as_deref()),
+        _ => jurisdiction.clone(),
+    };
+    if fields.issuing_country.is_some() {
+        // Read from a header, a flag or an MRZ line, not from one field: the page's mean.
+        let mean = lines.iter().map(|l| l.confidence).sum::<f32>() / lines.len().max(1) as f32;
+        confidence.push((DocumentField::IssuingCountry, (100.0 * mean).clamp(0.0, 100.0)));
+    }
+    confidence.sort_by_key(|(f, _)| *f);
+    Some(VizRead {
+        layout,
+        jurisdiction,
+        identification_card: layout == VizLayout::IdCard
+            || (has("IDENTIFICATION CARD")
+                && !["DRIVER LICENSE", "DRIVERS LICENSE", "DRIVER S LICENSE"].iter().any(|t| has(t))),
+        fields,
+        field_confidence: confidence,
+        categories,
+        eu_mrz,
+    })
+}
+
+/// AAMVA 4d is the licence number, 5 the document discriminator; in the EU, 5 is the number and 4d
+/// a personal number that we do not report.
+fn resolve(key: Key, layout: VizLayout) -> Key {
+    match (key, layout) {
+        (Key::Numbered("4D"), VizLayout::Aamva) => Key::Number,
+        (Key::Numbered("5"), VizLayout::Aamva) => Key::Discriminator,
+        (Key::Numbered("5"), _) => Key::Number,
+        (other, _) => other,
+    }
+}
+
+/// The US state named on the card, the header's first (an address may name another state's
+/// town); the longest name wins (`WEST VIRGINIA` over `VIRGINIA`).
+fn us_state(lines: &[TextLine], folded: &[String]) -> Option<String> {
+    let find = |header_only: bool| {
+        let text = format!(
+            " {} ",
+            lines
+                .iter()
+                .zip(folded)
+                .filter(|(l, _)| !header_only || l.top < 0.3)
+                .map(|(_, f)| words(f).into_iter().map(|w| w.bare).collect::<Vec<_>>().join(" "))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+        US_STATES
+            .iter()
+            .filter(|(name, _)| text.contains(&format!(" {name} ")))
+            .max_by_key(|(name, _)| name.len())
+            .map(|(_, code)| code.to_string())
+    };
+    find(true).or_else(|| find(false))
+}
+
+fn state_country(state: Option<&str>) -> Option<String> {
+    state.map(|_| "USA".to_string())
+}
+
+fn sign_to_alpha3(sign: &str) -> Option<&'static str> {
+    EU_SIGNS.iter().find(|(s, _)| *s == sign).map(|(_, c)| *c)
+}
+
+/// The distinguishing sign in the flag: a line of only 1 to 3 letters that is a known sign, in the
+/// top-left quarter of the card.
+fn flag_sign(lines: &[TextLine], folded: &[String]) -> Option<String> {
+    lines.iter().zip(folded).find_map(|(l, f)| {
+        let sign = f.trim();
+        (l.left < 0.35 && l.top < 0.5).then(|| sign_to_alpha3(sign)).flatten().map(str::to_string)
+    })
+}
+
+/// The text of a line that has no marker of its own.
+fn free_text(segs: &[Segment]) -> String {
+    match segs {
+        [Segment { key: None, value, .. }] => value.clone(),
+        _ => String::new(),
+    }
+}
+
+/// The nearest unused line below `li` that starts near `x` (the column) and holds only free text.
+fn line_below(lines: &[TextLine], segs: &[Vec<Segment>], li: usize, x: f32, used: &[bool]) -> Option<usize> {
+    let l = &lines[li];
+    let height = (l.bottom - l.top).max(1e-3);
+    lines
+        .iter()
+        .enumerate()
+        .filter(|&(j, b)| {
+            j != li
+                && !used[j]
+                && b.top >= l.top + 0.5 * height
+                && b.top <= l.bottom + 2.5 * height
+                && (b.left - x).abs() <= 2.0 * height
+                && !free_text(&segs[j]).is_empty()
+        })
+        .min_by(|(_, a), (_, b)| a.top.total_cmp(&b.top))
+        .map(|(j, _)| j)
+}
+
+/// `b` continues `a` (an address line): no more than one line height of gap.
+fn close_below(a: &TextLine, b: &TextLine) -> bool {
+    b.top - a.bottom <= (a.bottom - a.top)
+}
+
+fn clean_name(value: &str) -> String {
+    value
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn first_token(value: &str) -> String {
+    // Numbers are sometimes printed in groups (`13 AA 00002`, `S123-456-78`): keep the groups.
+    let mut parts = value.split_whitespace();
+    let groups: Vec<&str> = parts
+        .next()
+        .into_iter()
+        .chain(parts.take_while(|w| {
+            w.chars().any(|c| c.is_ascii_digit())
+                || (w.len() <= 2 && w.chars().all(|c| c.is_ascii_uppercase()))
+        }))
+        .collect();
+    groups.concat().chars().filter(|c| c.is_ascii_alphanumeric()).collect()
+}
+
+fn sex(value: &str) -> Option<&'static str> {
+    let f = fold(value);
+    let first = f.split(|c: char| !c.is_ascii_alphabetic()).find(|w| !w.is_empty())?;
+    match first {
+        "M" | "MALE" | "MASCULIN" | "MASCULINO" | "MANNLICH" | "MASCHILE" | "H" | "HOMBRE" => Some("M"),
+        "F" | "FEMALE" | "FEMININ" | "FEMENINO" | "WEIBLICH" | "FEMMINILE" | "W" | "MUJER" => Some("F"),
+        "X" => Some("X"),
+        _ => None,
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DateOrder {
+    /// MM/DD/YYYY (US).
+    MonthFirst,
+    /// DD.MM.YYYY, DD/MM/YYYY, DD MM YYYY (Europe).
+    DayFirst,
+}
+
+/// A printed date before its century is known (`yy` is `None` for a four-digit year).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PrintedDate {
+    year: i32,
+    two_digit_year: bool,
+    month: u32,
+    day: u32,
+}
+
+impl PrintedDate {
+    fn as_birth_date(self, today: NaiveDate) -> Option<NaiveDate> {
+        if self.two_digit_year {
+            return mrz::birth_date(&format!("{:02}{:02}{:02}", self.year, self.month, self.day), today);
+        }
+        NaiveDate::from_ymd_opt(self.year, self.month, self.day)
+    }
+
+    fn as_other_date(self, today: NaiveDate) -> Option<NaiveDate> {
+        if self.two_digit_year {
+            return mrz::expiry_date(&format!("{:02}{:02}{:02}", self.year, self.month, self.day), today);
+        }
+        NaiveDate::from_ymd_opt(self.year, self.month, self.day)
+    }
+}
+
+/// The first date in `text` in the given order; a US card whose first number cannot be a month is
+/// read day first (some states print DD/MM for foreign holders, and Canada does).
+fn find_date(text: &str, order: DateOrder) -> Option<PrintedDate> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_ascii_digit()
+            && (i == 0 || !chars[i - 1].is_ascii_digit())
+            && let Some(date) = date_at(&chars[i..], order)
+        {
+            return Some(date);
+        }
+        i += 1;
+    }
+    None
+}
+
+fn date_at(chars: &[char], order: DateOrder) -> Option<PrintedDate> {
+    // Three digit groups separated by one of `. / -` or a space, e.g. 08/31/1977, 13.09.13, 13 07 1990.
+    let mut groups: Vec<String> = Vec::new();
+    let mut i = 0;
+    let mut separator: Option<char> = None;
+    while groups.len() < 3 {
+        let start = i;
+        while i < chars.len() && chars[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        groups.push(chars[start..i].iter().collect());
+        if groups.len() == 3 {
+            break;
+        }
+        let sep = *chars.get(i)?;
+        if !matches!(sep, '.' | '/' | '-' | ' ') || separator.is_some_and(|s| s != sep) {
+            return None;
+        }
+        separator = Some(sep);
+        i += 1;
+    }
+    // More digits, or a fourth group (`3.11.09.1981` is field 3 glued to a date), is no date.
+    let fourth_group = separator.is_some_and(|s| chars.get(i) == Some(&s))
+        && chars.get(i + 1).is_some_and(|c| c.is_ascii_digit());
+    if chars.get(i).is_some_and(|c| c.is_ascii_digit()) || fourth_group {
+        return None;
+    }
+    let (a, b, y) = (&groups[0], &groups[1], &groups[2]);
+    if a.len() > 2 || b.len() > 2 || !(y.len() == 2 || y.len() == 4) {
+        return None;
+    }
+    let (a, b): (u32, u32) = (a.parse().ok()?, b.parse().ok()?);
+    let year: i32 = y.parse().ok()?;
+    let (month, day) = match order {
+        DateOrder::MonthFirst if a > 12 => (b, a),
+        DateOrder::MonthFirst => (a, b),
+        DateOrder::DayFirst => (b, a),
+    };
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    Some(PrintedDate { year, two_digit_year: y.len() == 2, month, day })
+}
+
+/// The checks a visual zone supports, and the reasons for those that fail.
+pub fn checks(read: &VizRead, today: NaiveDate) -> (Vec<Check>, Vec<&'static str>) {
+    let f = &read.fields;
+    let mut checks = Vec::new();
+    let mut reasons = Vec::new();
+    let not_expired = f.expiration_date.is_some_and(|e| e >= today);
+    checks.push(Check { name: "not_expired", passed: not_expired });
+    if !not_expired {
+        reasons.push(if f.expiration_date.is_some() { "expired" } else { "expiry_unreadable" });
+    }
+    let plausible_birth = f.date_of_birth.is_some_and(|b| {
+        b <= today && today.year() - b.year() <= 120 && f.issue_date.is_none_or(|issued| b < issued)
+    });
+    checks.push(Check { name: "birth_date_plausible", passed: plausible_birth });
+    if !plausible_birth {
+        reasons.push("birth_date_implausible");
+    }
+    if read.layout == VizLayout::Aamva
+        && let (Some(state), Some(number)) = (read.jurisdiction.as_deref(), f.document_number.as_deref())
+        && let Some((_, shapes)) = AAMVA_NUMBER_SHAPES.iter().find(|(s, _)| *s == state)
+    {
+        let shape: String = number
+            .chars()
+            .map(|c| {
+                if c.is_ascii_digit() {
+                    '9'
+                } else if c.is_ascii_alphabetic() {
+                    'A'
+                } else {
+                    c
+                }
+            })
+            .collect();
+        let passed = shapes.contains(&shape.as_str());
+        checks.push(Check { name: "document_number_format", passed });
+        if !passed {
+            reasons.push("document_number_format");
+        }
+    }
+    if let Some(m) = &read.eu_mrz {
+        let digits = m.check_digits_pass();
+        checks.push(Check { name: "eu_dl_mrz_check_digit", passed: digits });
+        if !digits {
+            reasons.push("check_digit_failed");
+        }
+        let consistent = eu_mrz_agrees(m, read);
+        checks.push(Check { name: "viz_mrz_consistent", passed: consistent });
+        if !consistent {
+            reasons.push("viz_mrz_mismatch");
+        }
+    }
+    (checks, reasons)
+}
+
+/// The EU licence MRZ line agrees with the visual zone on every field both carry.
+fn eu_mrz_agrees(m: &EuDlMrz, read: &VizRead) -> bool {
+    let f = &read.fields;
+    let number_ok = f.document_number.as_deref().is_none_or(|n| m.contains_number(n));
+    let state_ok = read
+        .jurisdiction
+        .as_deref()
+        .is_none_or(|j| sign_to_alpha3(&m.issuing_state).unwrap_or(&m.issuing_state) == j);
+    let french_ok = m.french.as_ref().is_none_or(|fr| {
+        let surname_ok = f.last_name.as_deref().is_none_or(|s| {
+            let s = eu_dl_mrz::compact(s);
+            s.starts_with(&fr.surname_prefix) || fr.surname_prefix.starts_with(&s)
+        });
+        let date_ok = match (f.issue_date, f.expiration_date, fr.date) {
+            (None, None, _) => true,
+            (issue, expiry, Some(d)) => issue == Some(d) || expiry == Some(d),
+            (_, _, None) => false,
+        };
+        surname_ok && date_ok
+    });
+    number_ok && state_ok && french_ok
+}
+
+/// A field on which the visual zone and the MRZ of the same document clearly disagree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disagreement {
+    Surname,
+    GivenNames,
+    BirthDate,
+    DocumentNumber,
+    ExpiryDate,
+}
+
+/// Compares the fields the visual zone and an ICAO MRZ both carry (name, birth date, number,
+/// expiry). Names are compared folded, with the MRZ's truncation and one OCR slip allowed; numbers
+/// with the usual O/0 and I/1 confusion allowed; dates exactly. `None` when no field is in both.
+pub fn cross_check_mrz(record: &mrz::MrzRecord, viz: &DocumentFields) -> Option<(Check, Vec<Disagreement>)> {
+    let mut compared = 0;
+    let mut out = Vec::new();
+    let mut compare = |both: Option<bool>, what: Disagreement| {
+        if let Some(agree) = both {
+            compared += 1;
+            if !agree {
+                out.push(what);
+            }
+        }
+    };
+    let mrz_text = |s: &str| s.replace('<', " ").trim().to_string();
+    compare(
+        viz.last_name
+            .as_deref()
+            .filter(|_| !record.surname.trim().is_empty())
+            .map(|v| names_agree(v, &mrz_text(&record.surname))),
+        Disagreement::Surname,
+    );
+    compare(
+        viz.first_name.as_deref().filter(|_| !record.given_names.trim().is_empty()).map(|v| {
+            // The MRZ may truncate given names, and a card may print only the first of them.
+            let mrz_given = mrz_text(&record.given_names);
+            let mrz_first = mrz_given.split_whitespace().next().unwrap_or("");
+            let viz_first = v.split([' ', ',']).find(|w| !w.is_empty()).unwrap_or("");
+            names_agree(viz_first, mrz_first)
+        }),
+        Disagreement::GivenNames,
+    );
+    compare(viz.date_of_birth.zip(record.birth_date).map(|(a, b)| a == b), Disagreement::BirthDate);
+    compare(viz.expiration_date.zip(record.expiry_date).map(|(a, b)| a == b), Disagreement::ExpiryDate);
+    compare(
+        viz.document_number
+            .as_deref()
+            .filter(|_| !record.document_number.trim().is_empty())
+            .map(|v| numbers_agree(v, &mrz_text(&record.document_number))),
+        Disagreement::DocumentNumber,
+    );
+    (compared > 0).then_some((Check { name: "viz_mrz_consistent", passed: out.is_empty() }, out))
+}
+
+fn names_agree(viz: &str, mrz: &str) -> bool {
+    let a: Vec<char> = eu_dl_mrz::compact(viz).chars().collect();
+    let b: Vec<char> = eu_dl_mrz::compact(mrz).chars().collect();
+    if a.is_empty() || b.is_empty() {
+        return true;
+    }
+    // The MRZ truncates long names: compare the visual zone's start with it.
+    let a = if a.len() > b.len() && b.len() >= 20 { &a[..b.len()] } else { &a[..] };
+    edit_distance(a, &b) <= 1
+}
+
+fn numbers_agree(viz: &str, mrz: &str) -> bool {
+    let norm = |s: &str| -> String {
+        eu_dl_mrz::compact(s)
+            .chars()
+            .map(|c| match c {
+                'O' => '0',
+                'I' => '1',
+                other => other,
+            })
+            .collect()
+    };
+    norm(viz) == norm(mrz)
+}
+
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut row = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            row[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(row[j] + 1);
+        }
+        prev = row;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests;

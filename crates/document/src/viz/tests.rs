@@ -1,0 +1,380 @@
+use super::*;
+use crate::RequestedType;
+
+fn today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 12, 3).unwrap()
+}
+
+fn date(y: i32, m: u32, d: u32) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(y, m, d)
+}
+
+/// A line at (left, top) of the card, one line-height (0.04) tall.
+fn line(text: &str, left: f32, top: f32) -> TextLine {
+    TextLine {
+        text: text.to_string(),
+        confidence: 0.97,
+        left,
+        top,
+        right: (left + 0.5).min(1.0),
+        bottom: top + 0.04,
+    }
+}
+
+fn check(scan_checks: &[Check], name: &str) -> Option<bool> {
+    scan_checks.iter().find(|c| c.name == name).map(|c| c.passed)
+}
+
+/// An EU licence MRZ line for France with both check digits computed.
+fn french_mrz(number: &str, yymmdd: &str, surname: &str) -> String {
+    let head = format!("D1FRA{number}");
+    let body = format!("{head}{}{yymmdd}{surname:<<8}", mrz::check_digit(&head).unwrap());
+    let body = body.replace(' ', "<");
+    format!("{body}{}", mrz::check_digit(&body).unwrap())
+}
+
+fn us_front() -> Vec<TextLine> {
+    vec![
+        line("PENNSYLVANIA", 0.05, 0.03),
+        line("DRIVER'S LICENSE", 0.55, 0.03),
+        line("USA", 0.85, 0.10),
+        line("4d DLN: 99 999 999", 0.35, 0.18),
+        line("3 DOB: 01/07/1973", 0.35, 0.24),
+        line("4b EXP: 01/08/2030", 0.70, 0.24),
+        line("1 SAMPLE", 0.35, 0.32),
+        line("2 ANDREW JASON", 0.35, 0.37),
+        line("8 123 MAIN STREET", 0.35, 0.44),
+        line("HARRISBURG, PA 17101-0000", 0.37, 0.49),
+        line("4a ISS: 01/07/2022", 0.35, 0.58),
+        line("15 SEX: M 16 HGT: 5'-11\" 18 EYES: BRO", 0.35, 0.66),
+        line("9 CLASS: C", 0.35, 0.74),
+        line("12 RSTR: 1", 0.60, 0.74),
+        line("5 DD: 1234567890123 456789012 12345", 0.35, 0.90),
+    ]
+}
+
+#[test]
+fn a_us_licence_front_gives_every_numbered_field() {
+    let read = parse(&us_front(), RequestedType::Auto, today()).unwrap();
+    assert_eq!(read.layout, VizLayout::Aamva);
+    assert_eq!(read.layout.source_name(), "viz_aamva");
+    assert_eq!(read.jurisdiction.as_deref(), Some("PA"));
+    assert!(!read.identification_card);
+    let f = &read.fields;
+    assert_eq!(f.last_name.as_deref(), Some("SAMPLE"));
+    assert_eq!(f.first_name.as_deref(), Some("ANDREW"));
+    assert_eq!(f.middle_name.as_deref(), Some("JASON"));
+    assert_eq!(f.full_name.as_deref(), Some("ANDREW JASON SAMPLE"));
+    assert_eq!(f.date_of_birth, date(1973, 1, 7));
+    assert_eq!(f.issue_date, date(2022, 1, 7));
+    assert_eq!(f.expiration_date, date(2030, 1, 8));
+    // 4d is the licence number in the AAMVA numbering; 5 (DD) is not reported as the number.
+    assert_eq!(f.document_number.as_deref(), Some("99999999"));
+    assert_eq!(f.address.as_deref(), Some("123 MAIN STREET, HARRISBURG, PA 17101-0000"));
+    assert_eq!(f.gender.as_deref(), Some("M"));
+    assert_eq!(f.issuing_country.as_deref(), Some("USA"));
+    assert_eq!(read.categories.as_deref(), Some("C"));
+    for field in [DocumentField::LastName, DocumentField::DateOfBirth, DocumentField::DocumentNumber] {
+        let p = read.field_confidence.iter().find(|(f, _)| *f == field).map(|(_, p)| *p);
+        assert!(p.is_some_and(|p| (p - 97.0).abs() < 0.01), "{field:?}: {p:?}");
+    }
+    let (checks, reasons) = checks(&read, today());
+    assert_eq!(check(&checks, "not_expired"), Some(true));
+    assert_eq!(check(&checks, "birth_date_plausible"), Some(true));
+    assert_eq!(check(&checks, "document_number_format"), Some(true));
+    assert!(reasons.is_empty(), "{reasons:?}");
+}
+
+#[test]
+fn a_us_licence_number_of_the_wrong_shape_for_its_state_fails_its_check() {
+    let mut lines = us_front();
+    lines[0] = line("CALIFORNIA", 0.05, 0.03);
+    let read = parse(&lines, RequestedType::Auto, today()).unwrap();
+    assert_eq!(read.jurisdiction.as_deref(), Some("CA"));
+    let (checks, reasons) = checks(&read, today());
+    assert_eq!(check(&checks, "document_number_format"), Some(false));
+    assert!(reasons.contains(&"document_number_format"));
+    // A state whose shape we do not hold gets no such check rather than a guess.
+    lines[0] = line("VERMONT", 0.05, 0.03);
+    let read = parse(&lines, RequestedType::Auto, today()).unwrap();
+    assert_eq!(check(&super::checks(&read, today()).0, "document_number_format"), None);
+}
+
+#[test]
+fn the_state_is_the_longest_name_in_the_header_not_a_town_in_the_address() {
+    let mut lines = us_front();
+    lines[0] = line("WEST VIRGINIA", 0.05, 0.03);
+    lines[9] = line("WASHINGTON, PA 15301", 0.37, 0.49);
+    let read = parse(&lines, RequestedType::Auto, today()).unwrap();
+    assert_eq!(read.jurisdiction.as_deref(), Some("WV"));
+}
+
+fn french_licence(mrz_line: &str) -> Vec<TextLine> {
+    vec![
+        line("PERMIS DE CONDUIRE", 0.30, 0.03),
+        line("RÉPUBLIQUE FRANÇAISE", 0.30, 0.09),
+        line("F", 0.05, 0.12),
+        line("1. MARTIN", 0.35, 0.20),
+        line("2. PAUL", 0.35, 0.26),
+        line("3. 14.07.1981 PARIS", 0.35, 0.32),
+        line("4a. 13.09.2023 4b. 12.09.2038", 0.35, 0.38),
+        line("4c. PRÉFECTURE DE POLICE", 0.35, 0.44),
+        line("5. 13AA00002", 0.35, 0.50),
+        line("9. AM/A1/B1/B", 0.35, 0.70),
+        line(mrz_line, 0.05, 0.90),
+    ]
+}
+
+#[test]
+fn an_eu_licence_front_is_read_by_its_numbers_and_agrees_with_its_mrz_line() {
+    let mrz_line = french_mrz("13AA00002", "380912", "MARTIN");
+    let read = parse(&french_licence(&mrz_line), RequestedType::Auto, today()).unwrap();
+    assert_eq!(read.layout, VizLayout::EuDrivingLicence);
+    assert_eq!(read.layout.source_name(), "viz_eu_dl");
+    assert_eq!(read.jurisdiction.as_deref(), Some("FRA"));
+    let f = &read.fields;
+    assert_eq!(f.last_name.as_deref(), Some("MARTIN"));
+    assert_eq!(f.first_name.as_deref(), Some("PAUL"));
+    assert_eq!(f.middle_name, None);
+    assert_eq!(f.date_of_birth, date(1981, 7, 14));
+    assert_eq!(f.issue_date, date(2023, 9, 13));
+    assert_eq!(f.expiration_date, date(2038, 9, 12));
+    // 5 is the licence number in the EU numbering.
+    assert_eq!(f.document_number.as_deref(), Some("13AA00002"));
+    assert_eq!(f.issuing_country.as_deref(), Some("FRA"));
+    assert_eq!(read.categories.as_deref(), Some("AM/A1/B1/B"));
+    let (checks, reasons) = checks(&read, today());
+    assert_eq!(check(&checks, "eu_dl_mrz_check_digit"), Some(true));
+    assert_eq!(check(&checks, "viz_mrz_consistent"), Some(true));
+    assert_eq!(check(&checks, "not_expired"), Some(true));
+    assert!(reasons.is_empty(), "{reasons:?}");
+}
+
+#[test]
+fn an_mrz_line_that_names_another_licence_is_a_mismatch_not_a_check_digit_failure() {
+    // A well-formed line (both check digits right) for a different number: a forgery signal.
+    let mrz_line = french_mrz("13AA00003", "380912", "MARTIN");
+    let read = parse(&french_licence(&mrz_line), RequestedType::Auto, today()).unwrap();
+    let (checks, reasons) = checks(&read, today());
+    assert_eq!(check(&checks, "eu_dl_mrz_check_digit"), Some(true));
+    assert_eq!(check(&checks, "viz_mrz_consistent"), Some(false));
+    assert_eq!(reasons, vec!["viz_mrz_mismatch"]);
+    // Another surname in the line is a mismatch too.
+    let read =
+        parse(&french_licence(&french_mrz("13AA00002", "380912", "DURAND")), RequestedType::Auto, today());
+    assert_eq!(check(&super::checks(&read.unwrap(), today()).0, "viz_mrz_consistent"), Some(false));
+}
+
+#[test]
+fn without_a_title_the_flag_sign_and_the_requested_type_decide() {
+    let mut lines = french_licence("");
+    lines.truncate(10);
+    lines.remove(1);
+    lines.remove(0);
+    assert!(parse(&lines, RequestedType::Auto, today()).is_none(), "no title, no MRZ: not a known layout");
+    let read = parse(&lines, RequestedType::DriversLicense, today()).unwrap();
+    assert_eq!(read.layout, VizLayout::EuDrivingLicence);
+    assert_eq!(read.jurisdiction.as_deref(), Some("FRA"), "from the flag's distinguishing sign");
+    assert_eq!(read.fields.document_number.as_deref(), Some("13AA00002"));
+}
+
+fn french_id_card() -> Vec<TextLine> {
+    vec![
+        line("RÉPUBLIQUE FRANÇAISE", 0.30, 0.03),
+        line("CARTE NATIONALE D'IDENTITÉ / IDENTITY CARD", 0.30, 0.08),
+        line("NOM / Surname", 0.35, 0.20),
+        line("MARTIN", 0.35, 0.25),
+        line("Prénoms / Given names", 0.35, 0.32),
+        line("Maëlys-Gaëlle, Marie", 0.35, 0.37),
+        line("SEXE / Sex", 0.35, 0.45),
+        line("NATIONALITÉ / Nationality", 0.50, 0.45),
+        line("DATE DE NAISS. / Date of birth", 0.70, 0.45),
+        line("F", 0.35, 0.50),
+        line("FRA", 0.50, 0.50),
+        line("12 07 1990", 0.70, 0.50),
+        line("N° DU DOCUMENT / Document No", 0.35, 0.60),
+        line("X4RTBPFW4", 0.35, 0.65),
+        line("DATE D'EXPIR. / Expiry date", 0.35, 0.72),
+        line("11 02 2030", 0.35, 0.77),
+    ]
+}
+
+#[test]
+fn an_id_card_with_bilingual_labels_above_its_values_is_read() {
+    let read = parse(&french_id_card(), RequestedType::Auto, today()).unwrap();
+    assert_eq!(read.layout, VizLayout::IdCard);
+    assert_eq!(read.layout.source_name(), "viz_id_card");
+    assert!(read.identification_card);
+    assert_eq!(read.jurisdiction.as_deref(), Some("FRA"));
+    let f = &read.fields;
+    assert_eq!(f.last_name.as_deref(), Some("MARTIN"));
+    assert_eq!(f.first_name.as_deref(), Some("Maëlys-Gaëlle Marie"));
+    assert_eq!(f.gender.as_deref(), Some("F"));
+    assert_eq!(f.nationality.as_deref(), Some("FRA"));
+    // `12 07 1990` starts with a field number (12) but is a date.
+    assert_eq!(f.date_of_birth, date(1990, 7, 12));
+    assert_eq!(f.document_number.as_deref(), Some("X4RTBPFW4"));
+    assert_eq!(f.expiration_date, date(2030, 2, 11));
+}
+
+#[test]
+fn german_spanish_and_italian_labels_map_to_the_same_fields() {
+    let cases = [
+        ("PERSONALAUSWEIS", ["Name", "Vornamen", "Geburtsdatum", "Gültig bis"]),
+        ("DOCUMENTO NACIONAL DE IDENTIDAD", ["Apellidos", "Nombre", "Fecha de nacimiento", "Validez"]),
+        ("CARTA DI IDENTITÀ", ["Cognome", "Nome", "Data di nascita", "Scadenza"]),
+    ];
+    for (title, [surname, given, birth, expiry]) in cases {
+        let lines = vec![
+            line(title, 0.3, 0.03),
+            line(&format!("{surname}: MUSTERMANN"), 0.35, 0.2),
+            line(&format!("{given}: ERIKA"), 0.35, 0.3),
+            line(&format!("{birth}: 12.08.1983"), 0.35, 0.4),
+            line(&format!("{expiry}: 01.03.2031"), 0.35, 0.5),
+        ];
+        let read = parse(&lines, RequestedType::Auto, today()).unwrap();
+        assert_eq!(read.layout, VizLayout::IdCard, "{title}");
+        let f = &read.fields;
+        assert_eq!(f.last_name.as_deref(), Some("MUSTERMANN"), "{title}");
+        assert_eq!(f.first_name.as_deref(), Some("ERIKA"), "{title}");
+        assert_eq!(f.date_of_birth, date(1983, 8, 12), "{title}");
+        assert_eq!(f.expiration_date, date(2031, 3, 1), "{title}");
+    }
+}
+
+#[test]
+fn dates_follow_the_region_and_two_digit_years_take_the_right_century() {
+    let us = |s| find_date(s, DateOrder::MonthFirst);
+    let eu = |s| find_date(s, DateOrder::DayFirst);
+    assert_eq!(us("08/31/1977").unwrap().as_birth_date(today()), date(1977, 8, 31));
+    // A first number above 12 cannot be a month: read day first.
+    assert_eq!(us("31/08/1977").unwrap().as_birth_date(today()), date(1977, 8, 31));
+    assert_eq!(eu("03.04.05").unwrap().as_birth_date(today()), date(2005, 4, 3));
+    assert_eq!(eu("03.04.35").unwrap().as_birth_date(today()), date(1935, 4, 3));
+    assert_eq!(eu("03.04.35").unwrap().as_other_date(today()), date(2035, 4, 3));
+    assert_eq!(eu("née le 13 07 1990 à Lyon").unwrap().as_birth_date(today()), date(1990, 7, 13));
+    assert_eq!(eu("31.02.2020").unwrap().as_other_date(today()), None, "no such day");
+    // Field 3 glued to a date is not a date with four groups (the date is found after it).
+    assert_eq!(date_at(&"3.11.09.1981".chars().collect::<Vec<_>>(), DateOrder::DayFirst), None);
+    assert_eq!(eu("3.11.09.1981").unwrap().as_birth_date(today()), date(1981, 9, 11));
+    for not_a_date in ["13AA00002", "1234567", "12.13.2020", "1.2", "123.04.2020", "12/04-2020"] {
+        assert_eq!(eu(not_a_date), None, "{not_a_date}");
+    }
+}
+
+#[test]
+fn a_field_number_glued_to_its_value_is_still_a_field() {
+    assert_eq!(split_glued_number("3.11.09.1981 MADRID"), "3. 11.09.1981 MADRID");
+    assert_eq!(split_glued_number("5.51CF18499"), "5. 51CF18499");
+    assert_eq!(split_glued_number("4a.01.09.2023  4b.01.09.2033"), "4a. 01.09.2023  4b. 01.09.2033");
+    for unchanged in ["12.09.2013", "7.5 TONNES", "3. 11.09.1981", "4a. 12.09.2013 PARIS", "B1.A"] {
+        assert_eq!(split_glued_number(unchanged), unchanged);
+    }
+    let mut lines = french_licence("");
+    lines.truncate(10);
+    lines[5] = line("3.14.07.1981 PARIS", 0.35, 0.32);
+    lines[8] = line("5.13AA00002", 0.35, 0.50);
+    let read = parse(&lines, RequestedType::Auto, today()).unwrap();
+    assert_eq!(read.fields.date_of_birth, date(1981, 7, 14));
+    assert_eq!(read.fields.document_number.as_deref(), Some("13AA00002"));
+}
+
+#[test]
+fn labels_of_two_columns_read_as_one_line_take_their_values_from_below_each() {
+    let lines = vec![
+        line("PERSONALAUSWEIS / IDENTITY CARD", 0.30, 0.08),
+        line("Name / Surname", 0.32, 0.26),
+        line("WAGNER", 0.32, 0.29),
+        // OCR joined the two labels; their values are two boxes.
+        TextLine {
+            right: 0.82,
+            ..line("Staatsangehörigkeit / Nationality Geburtsdatum / Date of birth", 0.32, 0.52)
+        },
+        line("DEU", 0.32, 0.555),
+        line("03 04 1994", 0.59, 0.55),
+    ];
+    let read = parse(&lines, RequestedType::Auto, today()).unwrap();
+    assert_eq!(read.fields.nationality.as_deref(), Some("DEU"));
+    assert_eq!(read.fields.date_of_birth, date(1994, 4, 3));
+}
+
+#[test]
+fn implausible_birth_dates_and_a_missing_expiry_fail_their_checks() {
+    let mut lines = us_front();
+    lines[4] = line("3 DOB: 01/07/2025", 0.35, 0.24); // born after the card was issued
+    lines[5] = line("4b EXP: 01/08/2020", 0.70, 0.24);
+    let read = parse(&lines, RequestedType::Auto, today()).unwrap();
+    let (checks, reasons) = checks(&read, today());
+    assert_eq!(check(&checks, "birth_date_plausible"), Some(false));
+    assert_eq!(check(&checks, "not_expired"), Some(false));
+    assert!(reasons.contains(&"expired") && reasons.contains(&"birth_date_implausible"));
+    lines.remove(5);
+    let read = parse(&lines, RequestedType::Auto, today()).unwrap();
+    assert!(super::checks(&read, today()).1.contains(&"expiry_unreadable"));
+}
+
+#[test]
+fn a_page_of_ordinary_text_is_not_a_card() {
+    let lines = vec![line("Dear customer,", 0.1, 0.1), line("thank you for your order 12 of 2025", 0.1, 0.2)];
+    assert!(parse(&lines, RequestedType::Auto, today()).is_none());
+    assert!(parse(&[], RequestedType::NationalId, today()).is_none());
+}
+
+#[test]
+fn folding_keeps_one_character_for_one() {
+    for s in ["Maëlys-Gaëlle", "GÜLTIG BIS", "Straße", "N° DU DOCUMENT", "DATE D’EXPIR."] {
+        assert_eq!(fold(s).chars().count(), s.chars().count(), "{s}");
+    }
+    assert_eq!(fold("Prénoms"), "PRENOMS");
+}
+
+fn passport_mrz() -> mrz::MrzRecord {
+    mrz::parse(
+        &["P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408122F1204159ZE184226B<<<<<10"],
+        today(),
+    )
+    .unwrap()
+}
+
+fn passport_viz() -> DocumentFields {
+    DocumentFields {
+        last_name: Some("ERIKSSON".into()),
+        first_name: Some("ANNA MARIA".into()),
+        date_of_birth: date(1974, 8, 12),
+        document_number: Some("L898902C3".into()),
+        expiration_date: date(2012, 4, 15),
+        ..DocumentFields::default()
+    }
+}
+
+#[test]
+fn the_visual_zone_and_the_mrz_of_a_passport_are_cross_checked() {
+    let record = passport_mrz();
+    let (check, disagreements) = cross_check_mrz(&record, &passport_viz()).unwrap();
+    assert_eq!(check.name, "viz_mrz_consistent");
+    assert!(check.passed, "{disagreements:?}");
+
+    // One OCR slip in a name and O for 0 in the number are not disagreements.
+    let slips = DocumentFields {
+        last_name: Some("ERIKSS0N".into()),
+        document_number: Some("L8989O2C3".into()),
+        ..passport_viz()
+    };
+    assert!(cross_check_mrz(&record, &slips).unwrap().0.passed);
+
+    // Another birth date, number or name is.
+    let forged = DocumentFields {
+        date_of_birth: date(1974, 8, 13),
+        document_number: Some("L898902C4".into()),
+        last_name: Some("ERIKSEN".into()),
+        ..passport_viz()
+    };
+    let (check, disagreements) = cross_check_mrz(&record, &forged).unwrap();
+    assert!(!check.passed);
+    assert_eq!(
+        disagreements,
+        vec![Disagreement::Surname, Disagreement::BirthDate, Disagreement::DocumentNumber]
+    );
+
+    assert!(cross_check_mrz(&record, &DocumentFields::default()).is_none(), "nothing to compare");
+}

@@ -1,0 +1,203 @@
+//! Card fronts end to end through `DocumentEngine::scan` with the real models: synthetic US and EU
+//! licence and ID card fronts from `scripts/synth_fronts.py` (portraits from LFW), clean and with
+//! photographic damage. Skips, with a message, when the models, ../shared/data or the models
+//! venv's Python (numpy, Pillow) are absent.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use chrono::NaiveDate;
+use idverify_document::{DocumentEngine, DocumentEngineConfig, DocumentScan, DocumentType, RequestedType};
+use idverify_testkit::{models_dir, script, shared_data};
+
+fn today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 12, 3).unwrap()
+}
+
+fn engine() -> Option<DocumentEngine> {
+    let models_dir = models_dir();
+    if !models_dir.join(idverify_document::VIZ_REC_MODEL).is_file() {
+        eprintln!("SKIP: models not found in {}", models_dir.display());
+        return None;
+    }
+    Some(
+        DocumentEngine::load(&DocumentEngineConfig { models_dir, intra_threads: 1, sessions: 1 })
+            .expect("engine loads"),
+    )
+}
+
+/// The models venv's Python, which has numpy and Pillow (`make models` creates it).
+fn venv_python() -> Option<PathBuf> {
+    let cache = std::env::var_os("IDVERIFY_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/idverify")))?;
+    let python = cache.join("venv/bin/python");
+    python.is_file().then_some(python)
+}
+
+/// One manifest row of the generated set: the image and its printed fields by column name.
+struct Front {
+    image: PathBuf,
+    columns: Vec<(String, String)>,
+}
+
+impl Front {
+    fn get(&self, column: &str) -> &str {
+        self.columns.iter().find(|(c, _)| c == column).map_or("", |(_, v)| v.as_str())
+    }
+}
+
+/// Generates `count` fronts (one layout after the other: US, EU, ID) into a fresh folder.
+fn generate(count: usize, clean: bool) -> Option<(tempfile::TempDir, Vec<Front>)> {
+    let lfw = shared_data().join("lfw/dev");
+    if !lfw.is_dir() {
+        eprintln!("SKIP: {} not found", lfw.display());
+        return None;
+    }
+    let Some(python) = venv_python() else {
+        eprintln!("SKIP: the models venv (numpy, Pillow) is absent: run `make models`");
+        return None;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(python);
+    cmd.arg(script("synth_fronts.py"))
+        .arg("--lfw")
+        .arg(&lfw)
+        .arg("--out")
+        .arg(dir.path())
+        .arg("--count")
+        .arg(count.to_string());
+    if clean {
+        cmd.arg("--clean");
+    }
+    let out = cmd.output().expect("run synth_fronts.py");
+    assert!(out.status.success(), "synth_fronts.py: {}", String::from_utf8_lossy(&out.stderr));
+    let mut reader = csv::Reader::from_path(dir.path().join("manifest.csv")).unwrap();
+    let headers: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    let fronts = reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            let columns: Vec<(String, String)> =
+                headers.iter().cloned().zip(r.iter().map(String::from)).collect();
+            let image = dir.path().join(&columns[0].1);
+            Front { image, columns }
+        })
+        .collect();
+    Some((dir, fronts))
+}
+
+fn requested(front: &Front) -> RequestedType {
+    if front.get("layout") == "viz_id_card" {
+        RequestedType::NationalId
+    } else {
+        RequestedType::DriversLicense
+    }
+}
+
+fn compact(s: &str) -> String {
+    idverify_document::eu_dl_mrz::compact(s)
+}
+
+/// The fields the manifest lists that the scan did not read exactly.
+fn wrong_fields(front: &Front, scan: &DocumentScan) -> Vec<String> {
+    let f = &scan.fields;
+    let date = |d: Option<NaiveDate>| d.map(|d| d.to_string()).unwrap_or_default();
+    let given =
+        [f.first_name.clone(), f.middle_name.clone()].into_iter().flatten().collect::<Vec<_>>().join(" ");
+    let read = [
+        ("surname", f.last_name.clone().unwrap_or_default()),
+        ("given_names", given),
+        ("birth_date", date(f.date_of_birth)),
+        ("issue_date", date(f.issue_date)),
+        ("expiry_date", date(f.expiration_date)),
+        ("number", f.document_number.clone().unwrap_or_default()),
+        ("sex", f.gender.clone().unwrap_or_default()),
+        ("nationality", f.nationality.clone().unwrap_or_default()),
+    ];
+    read.iter()
+        .filter(|(column, value)| {
+            let expected = front.get(column);
+            !expected.is_empty() && compact(expected) != compact(value)
+        })
+        .map(|(column, _)| column.to_string())
+        .collect()
+}
+
+#[test]
+fn clean_fronts_of_every_layout_are_read_field_for_field() {
+    let Some(engine) = engine() else { return };
+    let Some((_dir, fronts)) = generate(6, true) else { return };
+    for front in &fronts {
+        let img = image::open(&front.image).unwrap().to_rgb8();
+        let scan = engine.scan(&img, requested(front), today()).unwrap();
+        let name = front.image.file_name().unwrap().to_string_lossy();
+        assert!(scan.error.is_none(), "{name}: {:?}", scan.error);
+        assert_eq!(scan.source, Some(front.get("layout")), "{name}");
+        assert_eq!(wrong_fields(front, &scan), Vec::<String>::new(), "{name}");
+        let expected_type = if front.get("layout") == "viz_id_card" {
+            DocumentType::NationalId
+        } else {
+            DocumentType::DriversLicense
+        };
+        assert_eq!(scan.document_type, Some(expected_type), "{name}");
+        assert!(
+            scan.checks_passed(),
+            "{name}: {:?}",
+            scan.checks.iter().filter(|c| !c.passed).collect::<Vec<_>>()
+        );
+        if !front.get("eu_mrz").is_empty() {
+            assert_eq!(scan.mrz_lines, vec![front.get("eu_mrz").to_string()], "{name}");
+            assert!(scan.checks.iter().any(|c| c.name == "viz_mrz_consistent" && c.passed), "{name}");
+        }
+        assert!(scan.confidence > 80.0, "{name}: confidence {}", scan.confidence);
+    }
+}
+
+#[test]
+fn photographed_fronts_are_read_with_few_field_errors() {
+    let Some(engine) = engine() else { return };
+    let Some((_dir, fronts)) = generate(9, false) else { return };
+    let (mut wrong, mut listed) = (0, 0);
+    for front in &fronts {
+        let img = image::open(&front.image).unwrap().to_rgb8();
+        let scan = engine.scan(&img, requested(front), today()).unwrap();
+        let name = front.image.file_name().unwrap().to_string_lossy();
+        assert_eq!(scan.source, Some(front.get("layout")), "{name}: {:?}", scan.error);
+        let missed = wrong_fields(front, &scan);
+        eprintln!("{name}: {} wrong: {missed:?}", missed.len());
+        wrong += missed.len();
+        listed += front.columns.iter().filter(|(c, v)| !v.is_empty() && wrong_fields_columns(c)).count();
+    }
+    // A misread field must be rare, not absent: the figure itself is `idverify eval viz`'s.
+    assert!(wrong * 10 <= listed, "{wrong} of {listed} fields wrong");
+}
+
+fn wrong_fields_columns(column: &str) -> bool {
+    matches!(
+        column,
+        "surname"
+            | "given_names"
+            | "birth_date"
+            | "issue_date"
+            | "expiry_date"
+            | "number"
+            | "sex"
+            | "nationality"
+    )
+}
+
+#[test]
+fn a_passport_page_is_not_taken_for_a_card_front() {
+    let Some(engine) = engine() else { return };
+    let path = shared_data().join("mrz_docs/dev/Arg0s1080-mrz__docs_images_passports_ICAO_Example.png");
+    if !path.is_file() {
+        eprintln!("SKIP: {} not found", path.display());
+        return;
+    }
+    let img = image::open(path).unwrap().to_rgb8();
+    // Asked for a licence, a passport page is read by its MRZ and reported as a mismatch.
+    let scan = engine.scan(&img, RequestedType::DriversLicense, today()).unwrap();
+    assert_eq!(scan.source, Some("mrz_td3"));
+    assert_eq!(scan.error.map(|e| e.code), Some(idverify_document::BlockCode::DocumentTypeMismatch));
+}
