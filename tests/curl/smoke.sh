@@ -103,15 +103,19 @@ expect "metrics" 200 'idverify_http_requests_total{route="/v1/identity/verify",s
 VENV_PY="${IDVERIFY_CACHE_DIR:-$HOME/.cache/idverify}/venv/bin/python"
 if [[ -d "$SHARED/lfw/dev" && -x "$VENV_PY" ]]; then
   "$VENV_PY" "$ROOT/scripts/synth_fronts.py" --lfw "$SHARED/lfw/dev" --out "$WORK/fronts" --count 2 >/dev/null
-  SELFIE="$SHARED/lfw/dev/$(sed -n '3p' "$WORK/fronts/manifest.csv" | cut -d, -f4)"
-  expect "verify a licence front with the holder's selfie" 200 '"verified":true' "${H[@]}" \
-    -F "documentImage=@$WORK/fronts/001.jpg" -F "faceImage=@$SELFIE" -F documentType=drivers_license \
-    "$BASE/v1/identity/verify"
-  if grep -q '"source":"viz_eu_dl"' "$WORK/body"; then
-    PASS=$((PASS + 1)); echo "ok   the licence was read from its visual zone (viz_eu_dl)"
-  else
-    FAIL=$((FAIL + 1)); echo "FAIL licence front source: $(head -c 400 "$WORK/body")"
-  fi
+  # Row 2 of the manifest is a US licence (000.jpg), row 3 an EU one (001.jpg).
+  for row in 2:viz_aamva 3:viz_eu_dl; do
+    line="$(sed -n "${row%%:*}p" "$WORK/fronts/manifest.csv")"
+    FRONT="$WORK/fronts/$(cut -d, -f1 <<<"$line")"; SELFIE="$SHARED/lfw/dev/$(cut -d, -f4 <<<"$line")"
+    expect "verify a ${row#*:} licence front with the holder's selfie" 200 '"verified":true' "${H[@]}" \
+      -F "documentImage=@$FRONT" -F "faceImage=@$SELFIE" -F documentType=drivers_license \
+      "$BASE/v1/identity/verify"
+    if grep -q "\"source\":\"${row#*:}\"" "$WORK/body"; then
+      PASS=$((PASS + 1)); echo "ok   the licence was read from its visual zone (${row#*:})"
+    else
+      FAIL=$((FAIL + 1)); echo "FAIL licence front source: $(head -c 400 "$WORK/body")"
+    fi
+  done
 else
   echo "SKIP: licence front verify (needs ../shared/data/lfw and the models venv from make models)"
 fi

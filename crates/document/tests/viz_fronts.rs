@@ -201,3 +201,41 @@ fn a_passport_page_is_not_taken_for_a_card_front() {
     assert_eq!(scan.source, Some("mrz_td3"));
     assert_eq!(scan.error.map(|e| e.code), Some(idverify_document::BlockCode::DocumentTypeMismatch));
 }
+
+/// FNV-1a: a hash that, unlike std's, is the same in every process.
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+#[test]
+fn card_fronts_are_read_the_same_in_every_process() {
+    use idverify_testkit::processes::{assert_same_in_every_process, emit, is_child};
+    let name = "card_fronts_are_read_the_same_in_every_process";
+    if !is_child() {
+        // Skip here, in the parent, when something is missing (each child generates the same
+        // seeded fronts into its own folder).
+        let ready = models_dir().join(idverify_document::VIZ_REC_MODEL).is_file()
+            && shared_data().join("lfw/dev").is_dir()
+            && venv_python().is_some();
+        if !ready {
+            eprintln!("SKIP: models, ../shared/data/lfw or the models venv absent");
+            return;
+        }
+        return assert_same_in_every_process(name);
+    }
+    let engine = engine().expect("models present");
+    let (_dir, fronts) = generate(3, false).expect("fronts generated");
+    for front in &fronts {
+        let img = image::open(&front.image).unwrap().to_rgb8();
+        let scan = engine.scan(&img, requested(front), today()).unwrap();
+        // Debug prints floats exactly (shortest round-trip form): equal text means equal bits.
+        let text = format!("{scan:?}");
+        emit(format!(
+            "{}\t{:?}\t{}\t{:016x}",
+            front.get("image"),
+            scan.source,
+            scan.confidence.to_bits(),
+            fnv(text.as_bytes())
+        ));
+    }
+}
