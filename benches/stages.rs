@@ -138,6 +138,7 @@ fn bench_document(c: &mut Criterion) {
             Err(e) => eprintln!("skipping MRZ benches: {e}"),
         }
     }
+    bench_card_fronts(&mut group, today);
     if let Some(barcode) = shared_image(PDF417) {
         if idverify_document::barcode::decode_pdf417(&barcode).is_none() {
             eprintln!("note: {PDF417} did not decode; timing the failing path");
@@ -147,6 +148,35 @@ fn bench_document(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// A US and an EU licence front (synthetic, photographed: `scripts/synth_fronts.py`) scanned as a
+/// `drivers_license`, next to the MRZ scans above: issue 16 compares their CPU.
+fn bench_card_fronts(
+    group: &mut criterion::BenchmarkGroup<criterion::measurement::WallTime>,
+    today: chrono::NaiveDate,
+) {
+    if !models_present(&[idverify_document::DET_MODEL, idverify_document::VIZ_REC_MODEL]) {
+        return;
+    }
+    let Some((_dir, fronts)) = idverify_testkit::fronts::generate(2, false) else { return };
+    let cfg = idverify_document::DocumentEngineConfig {
+        models_dir: models_dir(),
+        sessions: 1,
+        ..Default::default()
+    };
+    let engine = match idverify_document::DocumentEngine::load(&cfg) {
+        Ok(engine) => engine,
+        Err(e) => return eprintln!("skipping card front benches: {e}"),
+    };
+    let licence = idverify_document::RequestedType::DriversLicense;
+    for front in &fronts {
+        let page = image::open(&front.image).expect("front decodes").to_rgb8();
+        let label = format!("card_front_scan_{}_{}x{}", front.get("layout"), page.width(), page.height());
+        group.bench_function(label, |b| {
+            b.iter(|| engine.scan(black_box(&page), licence, today).expect("scan"))
+        });
+    }
 }
 
 fn bench_verdict(c: &mut Criterion) {

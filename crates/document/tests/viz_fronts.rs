@@ -3,12 +3,10 @@
 //! photographic damage. Skips, with a message, when the models, ../shared/data or the models
 //! venv's Python (numpy, Pillow) are absent.
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use chrono::NaiveDate;
 use idverify_document::{DocumentEngine, DocumentEngineConfig, DocumentScan, DocumentType, RequestedType};
-use idverify_testkit::{models_dir, script, shared_data};
+use idverify_testkit::fronts::{Front, generate, venv_python};
+use idverify_testkit::{models_dir, shared_data};
 
 fn today() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 12, 3).unwrap()
@@ -24,67 +22,6 @@ fn engine() -> Option<DocumentEngine> {
         DocumentEngine::load(&DocumentEngineConfig { models_dir, intra_threads: 1, sessions: 1 })
             .expect("engine loads"),
     )
-}
-
-/// The models venv's Python, which has numpy and Pillow (`make models` creates it).
-fn venv_python() -> Option<PathBuf> {
-    let cache = std::env::var_os("IDVERIFY_CACHE_DIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/idverify")))?;
-    let python = cache.join("venv/bin/python");
-    python.is_file().then_some(python)
-}
-
-/// One manifest row of the generated set: the image and its printed fields by column name.
-struct Front {
-    image: PathBuf,
-    columns: Vec<(String, String)>,
-}
-
-impl Front {
-    fn get(&self, column: &str) -> &str {
-        self.columns.iter().find(|(c, _)| c == column).map_or("", |(_, v)| v.as_str())
-    }
-}
-
-/// Generates `count` fronts (one layout after the other: US, EU, ID) into a fresh folder.
-fn generate(count: usize, clean: bool) -> Option<(tempfile::TempDir, Vec<Front>)> {
-    let lfw = shared_data().join("lfw/dev");
-    if !lfw.is_dir() {
-        eprintln!("SKIP: {} not found", lfw.display());
-        return None;
-    }
-    let Some(python) = venv_python() else {
-        eprintln!("SKIP: the models venv (numpy, Pillow) is absent: run `make models`");
-        return None;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(python);
-    cmd.arg(script("synth_fronts.py"))
-        .arg("--lfw")
-        .arg(&lfw)
-        .arg("--out")
-        .arg(dir.path())
-        .arg("--count")
-        .arg(count.to_string());
-    if clean {
-        cmd.arg("--clean");
-    }
-    let out = cmd.output().expect("run synth_fronts.py");
-    assert!(out.status.success(), "synth_fronts.py: {}", String::from_utf8_lossy(&out.stderr));
-    let mut reader = csv::Reader::from_path(dir.path().join("manifest.csv")).unwrap();
-    let headers: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
-    let fronts = reader
-        .records()
-        .map(|r| {
-            let r = r.unwrap();
-            let columns: Vec<(String, String)> =
-                headers.iter().cloned().zip(r.iter().map(String::from)).collect();
-            let image = dir.path().join(&columns[0].1);
-            Front { image, columns }
-        })
-        .collect();
-    Some((dir, fronts))
 }
 
 fn requested(front: &Front) -> RequestedType {

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod fronts;
 pub mod pg;
 pub mod processes;
 
