@@ -256,7 +256,7 @@ impl DocumentEngine {
         {
             return Ok(check_requested(scan, requested));
         }
-        if let Some(scan) = self.scan_mrz(image, front.as_ref(), &mut seen, today)? {
+        if let Some(scan) = self.scan_mrz(image, Some(&lines), &mut seen, today)? {
             return Ok(check_requested(scan, requested));
         }
         if let Some(read) = &front {
@@ -270,19 +270,24 @@ impl DocumentEngine {
         Ok(seen.failure())
     }
 
-    /// The MRZ; when the page's printed fields were read too, they are compared with it: a clear
-    /// disagreement is a failed `viz_mrz_consistent` check (a forgery signal no check digit gives).
+    /// The MRZ; when the page's text lines were read too, its printed fields are compared with it:
+    /// a clear disagreement is a failed `viz_mrz_consistent` check (a forgery signal no check digit
+    /// gives).
     fn scan_mrz(
         &self,
         image: &image::RgbImage,
-        front: Option<&viz::VizRead>,
+        page: Option<&[viz::TextLine]>,
         seen: &mut Seen,
         today: NaiveDate,
     ) -> Result<Option<DocumentScan>, DocumentError> {
         match self.ocr.read(image, today)? {
             ocr::MrzOutcome::Found(read) => {
                 let mut scan = mrz_scan(&read, today);
-                if let Some((check, _)) = front.and_then(|f| viz::cross_check_mrz(&read.record, &f.fields)) {
+                let compared = page.and_then(|lines| {
+                    let fields = viz::labelled_fields(lines, today);
+                    viz::cross_check_mrz(&read.record, &fields, lines, today)
+                });
+                if let Some((check, _)) = compared {
                     if !check.passed {
                         scan.reasons.push("viz_mrz_mismatch");
                         scan.confidence = scan.confidence.min(50.0);

@@ -178,8 +178,17 @@ fn words(folded: &str) -> Vec<Word> {
         }
         let raw: String = chars[start..i].iter().collect();
         let dotted = raw.ends_with('.') || raw.ends_with(':');
-        let bare =
-            raw.trim_matches(|c: char| matches!(c, '.' | ':' | ',' | '(' | ')' | '°' | 'º')).to_string();
+        // `PRENOM(S)`, `NE(E)`: the plural and feminine marks are not part of the label.
+        let bare = raw.replace("(S)", "").replace("(E)", "");
+        let bare = bare
+            .trim_matches(|c: char| matches!(c, '.' | ':' | ',' | '(' | ')' | '°' | 'º' | '#'))
+            .to_string();
+        // OCR reads O as 0 in short labels (`D0B`); numbers and values are taken from the original.
+        let bare = if bare.chars().count() <= 4 && bare.chars().any(|c| c.is_ascii_alphabetic()) {
+            bare.replace('0', "O")
+        } else {
+            bare
+        };
         out.push(Word { bare, start, end: i, dotted });
     }
     out
@@ -278,7 +287,7 @@ fn segments(text: &str) -> Vec<Segment> {
         original[start..end]
             .iter()
             .collect::<String>()
-            .trim_matches(|c: char| c == ':' || c == '/' || c.is_whitespace())
+            .trim_matches(|c: char| matches!(c, ':' | '/' | '#') || c.is_whitespace())
             .to_string()
     };
     let mut out = Vec::new();
@@ -313,17 +322,60 @@ fn split_glued_number(text: &str) -> String {
 }
 
 fn unglue(word: &str) -> String {
-    let chars: Vec<char> = word.chars().collect();
-    let digits = chars.iter().take_while(|c| c.is_ascii_digit()).count();
-    let letter = usize::from(digits == 1 && chars.get(1).is_some_and(|c| matches!(c, 'a'..='d' | 'A'..='D')));
-    let dot = digits + letter;
-    let is_number =
-        digits > 0 && NUMBERS.iter().any(|(n, _)| fold(&chars[..dot].iter().collect::<String>()) == *n);
-    let glued = chars.get(dot) == Some(&'.') && chars.len() > dot + 1;
-    if !is_number || !glued || date_at(&chars, DateOrder::DayFirst).is_some() {
-        return word.to_string();
+    // `DD:1264…`, `EYES:BRO`: a colon glued to its value.
+    if let Some((head, tail)) = word.split_once(':')
+        && head.chars().any(|c| c.is_alphabetic())
+        && !tail.is_empty()
+    {
+        return format!("{}: {}", unglue(head), unglue(tail));
     }
-    format!("{} {}", chars[..=dot].iter().collect::<String>(), chars[dot + 1..].iter().collect::<String>())
+    let chars: Vec<char> = word.chars().collect();
+    let Some(number_len) = field_number_prefix(&chars) else { return word.to_string() };
+    let rest: String = chars[number_len..].iter().collect();
+    let head: String = chars[..number_len].iter().collect();
+    // `3.11.09.1981`, `5.51CF18499`, `4a.01.01.2013`: a dot, then the value.
+    if let Some(value) = rest.strip_prefix('.')
+        && !value.is_empty()
+        && date_at(&chars, DateOrder::DayFirst).is_none()
+    {
+        return format!("{head}. {value}");
+    }
+    // `4b31.12.2013`: a lettered number runs straight into its value.
+    if head.chars().last().is_some_and(|c| c.is_ascii_alphabetic())
+        && rest.starts_with(|c: char| c.is_ascii_digit())
+    {
+        return format!("{head} {rest}");
+    }
+    // `15SEX`, `4bEXP`, `4dLIC#WDL…`, `5DDWDL…`: a number glued to its label (and the label to
+    // its value).
+    if let Some(label_len) = short_label_prefix(&rest) {
+        let (label, value) = rest.split_at(label_len);
+        // The label keeps its colon or dot; `#` (`LIC#`) is dropped.
+        let punct_len = value.chars().take_while(|c| matches!(c, '#' | ':' | '.')).count();
+        let label = format!("{label}{}", value[..punct_len].replace('#', ""));
+        let value = &value[punct_len..];
+        return if value.is_empty() { format!("{head} {label}") } else { format!("{head} {label} {value}") };
+    }
+    word.to_string()
+}
+
+/// The length of a field number at the start of `chars` (`15`, `4b`, `3`), longest first.
+fn field_number_prefix(chars: &[char]) -> Option<usize> {
+    (1..=2.min(chars.len())).rev().find(|&n| {
+        let head: String = chars[..n].iter().collect();
+        chars[0].is_ascii_digit() && NUMBERS.iter().any(|(number, _)| fold(&head) == *number)
+    })
+}
+
+/// The length of a short label at the start of `text` (folded, `0` read as `O`), longest first.
+fn short_label_prefix(text: &str) -> Option<usize> {
+    let folded = fold(text).replace('0', "O");
+    SHORT_LABELS
+        .iter()
+        .filter(|label| folded.starts_with(**label))
+        .map(|label| label.len())
+        .max()
+        .filter(|&n| n < folded.len() || n == folded.len())
 }
 
 /// Skips the second language of a bilingual label (`NOM / SURNAME`, `DATE DE NAISS. / DATE OF BIRTH`):
@@ -344,6 +396,23 @@ fn skip_chained_labels(ws: &[Word], folded: &str, mut i: usize) -> usize {
 /// Parses the visual zone from the lines OCR read on the page. `None` when the page does not look
 /// like a card front of a known layout. `requested` narrows the layout when the titles are silent.
 pub fn parse(lines: &[TextLine], requested: crate::RequestedType, today: NaiveDate) -> Option<VizRead> {
+    parse_as(lines, requested, None, today)
+}
+
+/// The labelled fields of any page (a passport's data page, say), read as an ID card's: for
+/// [`cross_check_mrz`].
+pub fn labelled_fields(lines: &[TextLine], today: NaiveDate) -> DocumentFields {
+    parse_as(lines, crate::RequestedType::Auto, Some(VizLayout::IdCard), today)
+        .map(|r| r.fields)
+        .unwrap_or_default()
+}
+
+fn parse_as(
+    lines: &[TextLine],
+    requested: crate::RequestedType,
+    layout: Option<VizLayout>,
+    today: NaiveDate,
+) -> Option<VizRead> {
     let folded: Vec<String> = lines.iter().map(|l| fold(&l.text)).collect();
     let all = format!(
         " {} ",
@@ -364,7 +433,9 @@ pub fn parse(lines: &[TextLine], requested: crate::RequestedType, today: NaiveDa
     let numbered = segs.iter().flatten().filter(|s| s.numbered).count() >= 2;
     let us_dates =
         lines.iter().any(|l| l.text.contains('/') && find_date(&l.text, DateOrder::MonthFirst).is_some());
-    let layout = if (state.is_some() && (us_title || numbered)) || (us_title && !eu_title && !id_title) {
+    let layout = if let Some(layout) = layout {
+        layout
+    } else if (state.is_some() && (us_title || numbered)) || (us_title && !eu_title && !id_title) {
         VizLayout::Aamva
     } else if eu_title || eu_mrz.is_some() {
         VizLayout::EuDrivingLicence
@@ -384,6 +455,7 @@ pub fn parse(lines: &[TextLine], requested: crate::RequestedType, today: NaiveDa
 
     // Every marker's value: its own text, else the nearest free line below it.
     let mut values: Vec<(Key, String, f32)> = Vec::new();
+    let mut given_line: Option<usize> = None;
     let mut used_below = vec![false; lines.len()];
     for (li, line_segs) in segs.iter().enumerate() {
         for seg in line_segs {
@@ -394,6 +466,18 @@ pub fn parse(lines: &[TextLine], requested: crate::RequestedType, today: NaiveDa
             let mut last_line = li;
             let line = &lines[li];
             let x = line.left + seg.at * (line.right - line.left);
+            // A label printed in its own box: its value is the next box on its right (`LIC #:`
+            // then `0812319684104`), else below it (bilingual ID cards).
+            let last_segment = line_segs.last().is_some_and(|last| std::ptr::eq(last, seg));
+            if value.is_empty()
+                && last_segment
+                && let Some(right) = line_right(lines, &segs, li, &used_below)
+            {
+                used_below[right] = true;
+                value = free_text(&segs[right]);
+                confidence = lines[right].confidence;
+                last_line = right;
+            }
             if value.is_empty()
                 && let Some(below) = line_below(lines, &segs, li, x, &used_below)
             {
@@ -420,8 +504,20 @@ pub fn parse(lines: &[TextLine], requested: crate::RequestedType, today: NaiveDa
             }
             if !value.is_empty() && !values.iter().any(|(k, _, _)| *k == key) {
                 values.push((key, value, confidence));
+                if key == Key::GivenNames {
+                    given_line = Some(last_line);
+                }
             }
         }
+    }
+    // The surname's number is often too small for the detector (`SAMPLE` over `2 BRENDA LYNN`):
+    // in both numberings field 1 is the line right above field 2.
+    if !values.iter().any(|(k, _, _)| *k == Key::Surname)
+        && layout != VizLayout::IdCard
+        && let Some(g) = given_line
+        && let Some(above) = line_above(lines, &segs, g, &used_below)
+    {
+        values.push((Key::Surname, free_text(&segs[above]), lines[above].confidence));
     }
 
     let jurisdiction = match layout {
@@ -599,6 +695,47 @@ fn free_text(segs: &[Segment]) -> String {
     }
 }
 
+/// The free-text line right above `li` (no more than one line height of gap, starting within two
+/// line heights of it).
+fn line_above(lines: &[TextLine], segs: &[Vec<Segment>], li: usize, used: &[bool]) -> Option<usize> {
+    let l = &lines[li];
+    let height = (l.bottom - l.top).max(1e-3);
+    lines
+        .iter()
+        .enumerate()
+        .filter(|&(j, a)| {
+            j != li
+                && !used[j]
+                && a.bottom <= l.top + 0.5 * height
+                && l.top - a.bottom <= height
+                && (a.left - l.left).abs() <= 2.0 * height
+                && !free_text(&segs[j]).is_empty()
+        })
+        .max_by(|(_, a), (_, b)| a.top.total_cmp(&b.top))
+        .map(|(j, _)| j)
+}
+
+/// The nearest unused free-text line to the right of `li` on the same row (half its height or more
+/// overlapping), within four line heights.
+fn line_right(lines: &[TextLine], segs: &[Vec<Segment>], li: usize, used: &[bool]) -> Option<usize> {
+    let l = &lines[li];
+    let height = (l.bottom - l.top).max(1e-3);
+    lines
+        .iter()
+        .enumerate()
+        .filter(|&(j, b)| {
+            let overlap = l.bottom.min(b.bottom) - l.top.max(b.top);
+            j != li
+                && !used[j]
+                && overlap >= 0.5 * height.min(b.bottom - b.top)
+                && b.left >= l.right - 0.5 * height
+                && b.left <= l.right + 4.0 * height
+                && !free_text(&segs[j]).is_empty()
+        })
+        .min_by(|(_, a), (_, b)| a.left.total_cmp(&b.left))
+        .map(|(j, _)| j)
+}
+
 /// The nearest unused line below `li` that starts near `x` (the column) and holds only free text.
 fn line_below(lines: &[TextLine], segs: &[Vec<Segment>], li: usize, x: f32, used: &[bool]) -> Option<usize> {
     let l = &lines[li];
@@ -697,13 +834,59 @@ fn find_date(text: &str, order: DateOrder) -> Option<PrintedDate> {
     while i < chars.len() {
         if chars[i].is_ascii_digit()
             && (i == 0 || !chars[i - 1].is_ascii_digit())
-            && let Some(date) = date_at(&chars[i..], order)
+            && let Some(date) = date_at(&chars[i..], order).or_else(|| month_name_date_at(&chars[i..]))
         {
             return Some(date);
         }
         i += 1;
     }
     None
+}
+
+/// Month abbreviations of the five languages (and Dutch), folded: the first letters of a month
+/// word. Passports and some cards print `12 AUG/AOUT 74`, `19 OKT/OCT 1971`, `16 APR/ABR 07`.
+const MONTHS: [&[&str]; 12] = [
+    &["JAN", "ENE", "GEN"],
+    &["FEB", "FEV"],
+    &["MAR", "MRZ", "MRT"],
+    &["APR", "AVR", "ABR"],
+    &["MAY", "MAI", "MAG", "MEI"],
+    &["JUN", "GIU"],
+    &["JUL", "LUG"],
+    &["AUG", "AOU", "AGO"],
+    &["SEP", "SET"],
+    &["OCT", "OKT", "OTT"],
+    &["NOV"],
+    &["DEC", "DEZ", "DIC"],
+];
+
+fn month_of(word: &str) -> Option<u32> {
+    let word = fold(word);
+    // French JUIN / JUIL share JUI: the fourth letter decides.
+    match word.get(..4) {
+        Some("JUIN") => return Some(6),
+        Some("JUIL") => return Some(7),
+        _ => {}
+    }
+    let head: String = word.chars().take(3).collect();
+    MONTHS.iter().position(|names| names.contains(&head.as_str())).map(|m| m as u32 + 1)
+}
+
+/// `DD MON YY(YY)`, the month a word (its first language before a slash: `AUG/AOUT`).
+fn month_name_date_at(chars: &[char]) -> Option<PrintedDate> {
+    let text: String = chars.iter().collect();
+    let mut parts = text.split_whitespace();
+    let day: u32 = parts.next().filter(|d| d.len() <= 2)?.parse().ok()?;
+    let month = month_of(parts.next()?.split('/').next()?)?;
+    let year_text = parts.next()?;
+    let year_digits: String = year_text.chars().take_while(char::is_ascii_digit).collect();
+    if !(year_digits.len() == 2 || year_digits.len() == 4) || year_digits.len() != year_text.len() {
+        return None;
+    }
+    if !(1..=31).contains(&day) {
+        return None;
+    }
+    Some(PrintedDate { year: year_digits.parse().ok()?, two_digit_year: year_digits.len() == 2, month, day })
 }
 
 fn date_at(chars: &[char], order: DateOrder) -> Option<PrintedDate> {
@@ -723,7 +906,11 @@ fn date_at(chars: &[char], order: DateOrder) -> Option<PrintedDate> {
         if groups.len() == 3 {
             break;
         }
-        let sep = *chars.get(i)?;
+        // OCR reads a dot as a colon (`31.12:2015`): the same separator for this purpose.
+        let sep = match *chars.get(i)? {
+            ':' => '.',
+            c => c,
+        };
         if !matches!(sep, '.' | '/' | '-' | ' ') || separator.is_some_and(|s| s != sep) {
             return None;
         }
@@ -731,7 +918,8 @@ fn date_at(chars: &[char], order: DateOrder) -> Option<PrintedDate> {
         i += 1;
     }
     // More digits, or a fourth group (`3.11.09.1981` is field 3 glued to a date), is no date.
-    let fourth_group = separator.is_some_and(|s| chars.get(i) == Some(&s))
+    let fourth_group = separator
+        .is_some_and(|s| chars.get(i).is_some_and(|&c| c == s || (s == '.' && c == ':')))
         && chars.get(i + 1).is_some_and(|c| c.is_ascii_digit());
     if chars.get(i).is_some_and(|c| c.is_ascii_digit()) || fourth_group {
         return None;
@@ -840,48 +1028,122 @@ pub enum Disagreement {
     ExpiryDate,
 }
 
-/// Compares the fields the visual zone and an ICAO MRZ both carry (name, birth date, number,
-/// expiry). Names are compared folded, with the MRZ's truncation and one OCR slip allowed; numbers
-/// with the usual O/0 and I/1 confusion allowed; dates exactly. `None` when no field is in both.
-pub fn cross_check_mrz(record: &mrz::MrzRecord, viz: &DocumentFields) -> Option<(Check, Vec<Disagreement>)> {
+/// Compares a page's printed fields with an ICAO MRZ read on the same page (name, birth date,
+/// number, expiry). `viz` holds the fields read by their labels; `lines` is the whole page. A field
+/// counts as compared when its label was read or its MRZ value is printed anywhere on the page; it
+/// disagrees only when its labelled value differs from the MRZ and the MRZ value is printed nowhere
+/// (a label mapped to the wrong line is not a forgery). Names are compared folded, with the MRZ's
+/// truncation and one OCR slip allowed; numbers with O/0 and I/1 allowed; dates exactly. `None`
+/// when no field could be compared.
+pub fn cross_check_mrz(
+    record: &mrz::MrzRecord,
+    viz: &DocumentFields,
+    lines: &[TextLine],
+    today: NaiveDate,
+) -> Option<(Check, Vec<Disagreement>)> {
+    let page = PageValues::of(lines);
+    let mrz_text = |s: &str| s.replace('<', " ").trim().to_string();
+    let surname = mrz_text(&record.surname);
+    let given = mrz_text(&record.given_names);
+    let first_given = given.split_whitespace().next().unwrap_or("").to_string();
+    let number = mrz_text(&record.document_number);
+    let first_word = |v: &str| v.split([' ', ',']).find(|w| !w.is_empty()).unwrap_or("").to_string();
+    // (what, labelled value agrees (None: no label read), MRZ value printed somewhere (None: the MRZ has none))
+    let fields = [
+        (
+            Disagreement::Surname,
+            viz.last_name.as_deref().map(|v| names_agree(v, &surname)),
+            (!surname.is_empty()).then(|| surname.split_whitespace().all(|w| page.has_name(w))),
+        ),
+        (
+            // The MRZ may truncate given names, and a card may print only the first of them.
+            Disagreement::GivenNames,
+            viz.first_name.as_deref().map(|v| names_agree(&first_word(v), &first_given)),
+            (!first_given.is_empty()).then(|| page.has_name(&first_given)),
+        ),
+        (
+            Disagreement::BirthDate,
+            viz.date_of_birth.zip(record.birth_date).map(|(a, b)| a == b),
+            record.birth_date.map(|d| page.has_date(d, today)),
+        ),
+        (
+            Disagreement::ExpiryDate,
+            viz.expiration_date.zip(record.expiry_date).map(|(a, b)| a == b),
+            record.expiry_date.map(|d| page.has_date(d, today)),
+        ),
+        (
+            Disagreement::DocumentNumber,
+            viz.document_number.as_deref().map(|v| numbers_agree(v, &number)),
+            (!number.is_empty()).then(|| page.has_number(&number)),
+        ),
+    ];
     let mut compared = 0;
     let mut out = Vec::new();
-    let mut compare = |both: Option<bool>, what: Disagreement| {
-        if let Some(agree) = both {
-            compared += 1;
-            if !agree {
-                out.push(what);
+    for (what, labelled, printed) in fields {
+        let Some(printed) = printed else { continue };
+        match labelled {
+            Some(agrees) => {
+                compared += 1;
+                if !agrees && !printed {
+                    out.push(what);
+                }
             }
+            None if printed => compared += 1,
+            None => {}
         }
-    };
-    let mrz_text = |s: &str| s.replace('<', " ").trim().to_string();
-    compare(
-        viz.last_name
-            .as_deref()
-            .filter(|_| !record.surname.trim().is_empty())
-            .map(|v| names_agree(v, &mrz_text(&record.surname))),
-        Disagreement::Surname,
-    );
-    compare(
-        viz.first_name.as_deref().filter(|_| !record.given_names.trim().is_empty()).map(|v| {
-            // The MRZ may truncate given names, and a card may print only the first of them.
-            let mrz_given = mrz_text(&record.given_names);
-            let mrz_first = mrz_given.split_whitespace().next().unwrap_or("");
-            let viz_first = v.split([' ', ',']).find(|w| !w.is_empty()).unwrap_or("");
-            names_agree(viz_first, mrz_first)
-        }),
-        Disagreement::GivenNames,
-    );
-    compare(viz.date_of_birth.zip(record.birth_date).map(|(a, b)| a == b), Disagreement::BirthDate);
-    compare(viz.expiration_date.zip(record.expiry_date).map(|(a, b)| a == b), Disagreement::ExpiryDate);
-    compare(
-        viz.document_number
-            .as_deref()
-            .filter(|_| !record.document_number.trim().is_empty())
-            .map(|v| numbers_agree(v, &mrz_text(&record.document_number))),
-        Disagreement::DocumentNumber,
-    );
+    }
     (compared > 0).then_some((Check { name: "viz_mrz_consistent", passed: out.is_empty() }, out))
+}
+
+/// What a page prints, for looking MRZ values up: its words (and pairs of neighbouring words, for
+/// numbers printed in two groups) and its dates.
+struct PageValues {
+    words: Vec<String>,
+    dates: Vec<PrintedDate>,
+}
+
+impl PageValues {
+    fn of(lines: &[TextLine]) -> PageValues {
+        let mut words = Vec::new();
+        let mut dates = Vec::new();
+        for line in lines {
+            let line_words: Vec<String> = line
+                .text
+                .split(|c: char| c.is_whitespace() || c == '/' || c == ',')
+                .map(eu_dl_mrz::compact)
+                .filter(|w| !w.is_empty())
+                .collect();
+            for pair in line_words.windows(2) {
+                words.push(format!("{}{}", pair[0], pair[1]));
+            }
+            words.extend(line_words);
+            dates.extend(all_dates(&line.text));
+        }
+        PageValues { words, dates }
+    }
+
+    fn has_name(&self, name: &str) -> bool {
+        self.words.iter().any(|w| names_agree(w, name))
+    }
+
+    fn has_number(&self, number: &str) -> bool {
+        self.words.iter().any(|w| numbers_agree(w, number))
+    }
+
+    fn has_date(&self, date: NaiveDate, today: NaiveDate) -> bool {
+        self.dates
+            .iter()
+            .any(|d| d.as_birth_date(today) == Some(date) || d.as_other_date(today) == Some(date))
+    }
+}
+
+/// Every date of a line, day first (the order of passports and ID cards).
+fn all_dates(text: &str) -> Vec<PrintedDate> {
+    let chars: Vec<char> = text.chars().collect();
+    (0..chars.len())
+        .filter(|&i| chars[i].is_ascii_digit() && (i == 0 || !chars[i - 1].is_ascii_digit()))
+        .filter_map(|i| date_at(&chars[i..], DateOrder::DayFirst).or_else(|| month_name_date_at(&chars[i..])))
+        .collect()
 }
 
 fn names_agree(viz: &str, mrz: &str) -> bool {

@@ -30,6 +30,8 @@ pub(super) const LABELS: &[(&str, Key)] = &[
     ("DLN", Key::Number),
     ("DL", Key::Number),
     ("LIC NO", Key::Number),
+    ("LIC", Key::Number),
+    ("N", Key::Number),
     ("DOCUMENT NO", Key::Number),
     ("DOCUMENT NUMBER", Key::Number),
     ("CARD NO", Key::Number),
@@ -43,6 +45,9 @@ pub(super) const LABELS: &[(&str, Key)] = &[
     ("RESTRICTIONS", Key::Restrictions),
     ("SEX", Key::Sex),
     ("HGT", Key::Height),
+    // Printed on US cards, not reported: markers only, so that they end the value before them.
+    ("WGT", Key::Height),
+    ("END", Key::Restrictions),
     ("HEIGHT", Key::Height),
     ("EYES", Key::Eyes),
     ("NATIONALITY", Key::Nationality),
@@ -122,8 +127,10 @@ pub(super) const LABELS: &[(&str, Key)] = &[
 
 /// Labels short enough to be values too: recognized mid-line only in the US layout's
 /// `15 SEX F 16 HGT 5-05 18 EYES BRO` style, i.e. after a field number or at a line's start.
-pub(super) const SHORT_LABELS: &[&str] =
-    &["LN", "FN", "DL", "DD", "ISS", "EXP", "DOB", "DLN", "SEX", "HGT", "EYES", "RSTR", "CLASS"];
+pub(super) const SHORT_LABELS: &[&str] = &[
+    "LN", "FN", "DL", "DD", "ISS", "EXP", "DOB", "DLN", "LIC", "SEX", "HGT", "WGT", "EYES", "RSTR", "RESTR",
+    "END", "CLASS",
+];
 
 /// Field numbers of the two standards, with their common meaning. 4d and 5 differ (see [`Key`]).
 pub(super) const NUMBERS: &[(&str, Key)] = &[

@@ -254,6 +254,19 @@ fn dates_follow_the_region_and_two_digit_years_take_the_right_century() {
     assert_eq!(eu("03.04.35").unwrap().as_other_date(today()), date(2035, 4, 3));
     assert_eq!(eu("née le 13 07 1990 à Lyon").unwrap().as_birth_date(today()), date(1990, 7, 13));
     assert_eq!(eu("31.02.2020").unwrap().as_other_date(today()), None, "no such day");
+    // Month names, as passports and some cards print them (first language before the slash).
+    assert_eq!(eu("12 AUG/AOUT 74").unwrap().as_birth_date(today()), date(1974, 8, 12));
+    assert_eq!(eu("19 OKT/OCT 1971").unwrap().as_birth_date(today()), date(1971, 10, 19));
+    assert_eq!(eu("16 APR/ABR 07").unwrap().as_other_date(today()), date(2007, 4, 16));
+    assert_eq!(eu("3 juil. 2031").unwrap().as_other_date(today()), date(2031, 7, 3));
+    assert_eq!(eu("03 JUIL 2031").unwrap().as_other_date(today()), date(2031, 7, 3));
+    assert_eq!(us("EXP 01 DEC 2029").unwrap().as_other_date(today()), date(2029, 12, 1));
+    assert_eq!(eu("12 MAIN STREET"), None);
+    assert_eq!(
+        eu("4b 31.12:2015").unwrap().as_other_date(today()),
+        date(2015, 12, 31),
+        "a dot read as a colon"
+    );
     // Field 3 glued to a date is not a date with four groups (the date is found after it).
     assert_eq!(date_at(&"3.11.09.1981".chars().collect::<Vec<_>>(), DateOrder::DayFirst), None);
     assert_eq!(eu("3.11.09.1981").unwrap().as_birth_date(today()), date(1981, 9, 11));
@@ -266,6 +279,14 @@ fn dates_follow_the_region_and_two_digit_years_take_the_right_century() {
 fn a_field_number_glued_to_its_value_is_still_a_field() {
     assert_eq!(split_glued_number("3.11.09.1981 MADRID"), "3. 11.09.1981 MADRID");
     assert_eq!(split_glued_number("5.51CF18499"), "5. 51CF18499");
+    // As OCR read real specimens: a lettered number straight into its value, numbers glued to
+    // their labels, labels to their values.
+    assert_eq!(split_glued_number("4b31.12.2013"), "4b 31.12.2013");
+    assert_eq!(split_glued_number("15SEX: F"), "15 SEX: F");
+    assert_eq!(split_glued_number("4bEXP:"), "4b EXP:");
+    assert_eq!(split_glued_number("4dLIC#WDLABCD456DG 9CLASS B"), "4d LIC WDLABCD456DG 9 CLASS B");
+    assert_eq!(split_glued_number("18EYES:BRO"), "18 EYES: BRO");
+    assert_eq!(split_glued_number("4aISs01/06/2015"), "4a ISs 01/06/2015");
     assert_eq!(split_glued_number("4a.01.09.2023  4b.01.09.2033"), "4a. 01.09.2023  4b. 01.09.2033");
     for unchanged in ["12.09.2013", "7.5 TONNES", "3. 11.09.1981", "4a. 12.09.2013 PARIS", "B1.A"] {
         assert_eq!(split_glued_number(unchanged), unchanged);
@@ -350,7 +371,7 @@ fn passport_viz() -> DocumentFields {
 #[test]
 fn the_visual_zone_and_the_mrz_of_a_passport_are_cross_checked() {
     let record = passport_mrz();
-    let (check, disagreements) = cross_check_mrz(&record, &passport_viz()).unwrap();
+    let (check, disagreements) = cross_check_mrz(&record, &passport_viz(), &[], today()).unwrap();
     assert_eq!(check.name, "viz_mrz_consistent");
     assert!(check.passed, "{disagreements:?}");
 
@@ -360,7 +381,7 @@ fn the_visual_zone_and_the_mrz_of_a_passport_are_cross_checked() {
         document_number: Some("L8989O2C3".into()),
         ..passport_viz()
     };
-    assert!(cross_check_mrz(&record, &slips).unwrap().0.passed);
+    assert!(cross_check_mrz(&record, &slips, &[], today()).unwrap().0.passed);
 
     // Another birth date, number or name is.
     let forged = DocumentFields {
@@ -369,12 +390,78 @@ fn the_visual_zone_and_the_mrz_of_a_passport_are_cross_checked() {
         last_name: Some("ERIKSEN".into()),
         ..passport_viz()
     };
-    let (check, disagreements) = cross_check_mrz(&record, &forged).unwrap();
+    let (check, disagreements) = cross_check_mrz(&record, &forged, &[], today()).unwrap();
     assert!(!check.passed);
     assert_eq!(
         disagreements,
         vec![Disagreement::Surname, Disagreement::BirthDate, Disagreement::DocumentNumber]
     );
 
-    assert!(cross_check_mrz(&record, &DocumentFields::default()).is_none(), "nothing to compare");
+    assert!(
+        cross_check_mrz(&record, &DocumentFields::default(), &[], today()).is_none(),
+        "nothing to compare"
+    );
+}
+
+#[test]
+fn a_passport_page_is_cross_checked_by_the_values_it_prints() {
+    let record = passport_mrz();
+    // As OCR reads the ICAO specimen's data page: labels too noisy to map, values plain.
+    let page = vec![
+        line("Passport Numbert Nümt de pasaporte", 0.72, 0.12),
+        line("L898902C3", 0.74, 0.18),
+        line("Sumnamel Apelido", 0.33, 0.22),
+        line("ERIKSSON", 0.34, 0.25),
+        line("ANNA MARIA", 0.34, 0.33),
+        line("12 AUGUSTIAGO 74", 0.34, 0.48),
+        line("12 AUG/AGO 74", 0.34, 0.48),
+        line("15 APR/ABR 12", 0.34, 0.70),
+    ];
+    let labelled = labelled_fields(&page, today());
+    let (check, disagreements) = cross_check_mrz(&record, &labelled, &page, today()).unwrap();
+    assert!(check.passed, "{disagreements:?}");
+
+    // A label mapped to another line is forgiven when the MRZ's value is printed elsewhere...
+    let mislabelled = DocumentFields { last_name: Some("ANNA MARIA".into()), ..DocumentFields::default() };
+    assert!(cross_check_mrz(&record, &mislabelled, &page, today()).unwrap().0.passed);
+    // ...but a birth date printed as another day, under its label, is a disagreement.
+    let mut forged = page.clone();
+    forged[5] = line("Date of birth", 0.34, 0.44);
+    forged[6] = line("13 AUG/AGO 74", 0.34, 0.48);
+    let labelled = labelled_fields(&forged, today());
+    assert_eq!(labelled.date_of_birth, date(1974, 8, 13));
+    let (check, disagreements) = cross_check_mrz(&record, &labelled, &forged, today()).unwrap();
+    assert!(!check.passed);
+    assert_eq!(disagreements, vec![Disagreement::BirthDate]);
+}
+
+#[test]
+fn labels_in_their_own_boxes_take_the_value_on_their_right() {
+    // As OCR reads the Montana specimen: field numbers, labels and values in separate boxes, and
+    // field 1's number too small to be detected.
+    let row = |text: &str, left: f32, top: f32, right: f32| TextLine { right, ..line(text, left, top) };
+    let lines = vec![
+        row("MONTANA", 0.01, 0.04, 0.33),
+        row("DRIVER LICENSE", 0.49, 0.04, 0.82),
+        row("4d LIC #:", 0.33, 0.37, 0.43),
+        row("0812319684104", 0.43, 0.36, 0.72),
+        row("3 D0B:", 0.33, 0.44, 0.43),
+        row("08/04/1968", 0.43, 0.43, 0.63),
+        row("4bEXP:", 0.33, 0.51, 0.42),
+        row("08/04/2023", 0.43, 0.50, 0.61),
+        row("15SEX: F", 0.80, 0.37, 0.90),
+        row("SAMPLE", 0.36, 0.66, 0.49),
+        row("2", 0.34, 0.71, 0.36),
+        row("BRENDA LYNN", 0.36, 0.70, 0.58),
+    ];
+    let read = parse(&lines, RequestedType::DriversLicense, today()).unwrap();
+    assert_eq!(read.jurisdiction.as_deref(), Some("MT"));
+    let f = &read.fields;
+    assert_eq!(f.document_number.as_deref(), Some("0812319684104"));
+    assert_eq!(f.date_of_birth, date(1968, 8, 4));
+    assert_eq!(f.expiration_date, date(2023, 8, 4));
+    assert_eq!(f.gender.as_deref(), Some("F"));
+    assert_eq!(f.first_name.as_deref(), Some("BRENDA"));
+    assert_eq!(f.middle_name.as_deref(), Some("LYNN"));
+    assert_eq!(f.last_name.as_deref(), Some("SAMPLE"), "the line right above field 2");
 }
