@@ -176,3 +176,38 @@ fn card_fronts_are_read_the_same_in_every_process() {
         ));
     }
 }
+
+/// The committed specimen fronts (`tests/specimens/`, MIT): read from their printed fields.
+fn specimen(file: &str) -> (Front, image::RgbImage) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/specimens");
+    let mut reader = csv::Reader::from_path(dir.join("manifest.csv")).unwrap();
+    let headers: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    let columns = reader
+        .records()
+        .map(|r| headers.iter().cloned().zip(r.unwrap().iter().map(String::from)).collect::<Vec<_>>())
+        .find(|columns| columns[0].1 == file)
+        .expect("specimen in the manifest");
+    let image = image::open(dir.join(file)).unwrap().to_rgb8();
+    (Front { image: dir.join(file), columns }, image)
+}
+
+#[test]
+fn specimen_us_licence_fronts_are_read() {
+    let Some(engine) = engine() else { return };
+    // Washington (AAMVA numbering, numbers glued to labels): everything but the address, which
+    // OCR reads with field 8 glued to the house number.
+    let (front, img) = specimen("us_wa.jpg");
+    let scan = engine.scan(&img, RequestedType::DriversLicense, today()).unwrap();
+    assert_eq!(scan.source, Some("viz_aamva"));
+    assert_eq!(wrong_fields(&front, &scan), Vec::<String>::new());
+    assert_eq!(scan.fields.issuing_country.as_deref(), Some("USA"));
+    // It expired in 2020: read, and reported as expired.
+    assert!(scan.reasons.contains(&"expired") && !scan.checks_passed());
+    // West Virginia (an invented design: labels in boxes of their own, the values on their
+    // right, no field numbers, the name given name first with no label): the labelled fields.
+    let (front, img) = specimen("us_wv.png");
+    let scan = engine.scan(&img, RequestedType::DriversLicense, today()).unwrap();
+    assert_eq!(scan.source, Some("viz_aamva"));
+    let wrong = wrong_fields(&front, &scan);
+    assert!(wrong.iter().all(|f| f == "surname" || f == "given_names"), "{wrong:?}");
+}
