@@ -31,6 +31,7 @@ pub fn engine_settings(config: &Config) -> EngineSettings {
         sessions: config.engine_sessions,
         target_fmr: config.face_target_fmr,
         recognizers: config.face_recognizers,
+        cross_check_passports: config.document_cross_check_passports,
     }
 }
 

@@ -68,6 +68,8 @@ pub struct Config {
     /// `cascade` (SFace where dlib is unsure), `dlib` or `fused` (both on every pair).
     pub face_recognizers: idverify_face::Recognizers,
     pub min_age: u32,
+    /// Compare a passport's printed fields with its MRZ too (`viz_mrz_consistent`).
+    pub document_cross_check_passports: bool,
     pub price_verify: i64,
     pub price_document_scan: i64,
     pub price_face_detect: i64,

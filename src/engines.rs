@@ -147,6 +147,7 @@ pub struct EngineSettings {
     pub sessions: usize,
     pub target_fmr: f64,
     pub recognizers: idverify_face::Recognizers,
+    pub cross_check_passports: bool,
 }
 
 /// Every loaded model's warm-up inference, face engine first. Blocking: call it off the runtime.
@@ -193,6 +194,7 @@ pub fn load_document(settings: &EngineSettings) -> anyhow::Result<idverify_docum
         models_dir: settings.models_dir.clone(),
         intra_threads: settings.intra_threads,
         sessions: settings.sessions,
+        cross_check_passports: settings.cross_check_passports,
     })
     .map_err(|e| anyhow::anyhow!("document engine: {e}"))
 }

@@ -15,8 +15,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     match args[1].as_str() {
         "mrz" => {
             let models_dir = args.get(3).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("models"));
-            let engine =
-                DocumentEngine::load(&DocumentEngineConfig { models_dir, intra_threads: 1, sessions: 1 })?;
+            let engine = DocumentEngine::load(&DocumentEngineConfig {
+                models_dir,
+                intra_threads: 1,
+                sessions: 1,
+                cross_check_passports: false,
+            })?;
             eval::mrz(&engine, &manifest, &mut out)?;
         }
         "pdf417" => {

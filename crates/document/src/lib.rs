@@ -72,11 +72,20 @@ pub struct DocumentEngineConfig {
     pub models_dir: PathBuf,
     pub intra_threads: usize,
     pub sessions: usize,
+    /// Also read a passport's (or an `auto` document's) printed fields and compare them with its
+    /// MRZ (`viz_mrz_consistent`). About three times a passport scan's CPU; ID cards asked for as
+    /// `national_id` are always compared.
+    pub cross_check_passports: bool,
 }
 
 impl Default for DocumentEngineConfig {
     fn default() -> Self {
-        DocumentEngineConfig { models_dir: PathBuf::from("models"), intra_threads: 1, sessions: 1 }
+        DocumentEngineConfig {
+            models_dir: PathBuf::from("models"),
+            intra_threads: 1,
+            sessions: 1,
+            cross_check_passports: false,
+        }
     }
 }
 
@@ -193,11 +202,15 @@ const LOW_RECOGNITION: f32 = 0.85;
 /// The document engine. Cheap to share: `Send + Sync`, every method takes `&self`.
 pub struct DocumentEngine {
     ocr: ocr::MrzReader,
+    cross_check_passports: bool,
 }
 
 impl DocumentEngine {
     pub fn load(cfg: &DocumentEngineConfig) -> Result<DocumentEngine, DocumentError> {
-        Ok(DocumentEngine { ocr: ocr::MrzReader::load(cfg)? })
+        Ok(DocumentEngine {
+            ocr: ocr::MrzReader::load(cfg)?,
+            cross_check_passports: cfg.cross_check_passports,
+        })
     }
 
     /// `image` is already EXIF-oriented. Err only for internal failures (inference error); "nothing
@@ -220,7 +233,8 @@ impl DocumentEngine {
             return self.scan_card(image, requested, today);
         }
         let mut seen = Seen::default();
-        if let Some(scan) = self.scan_mrz(image, None, &mut seen, today)? {
+        let page = if self.cross_check_passports { Some(self.ocr.read_text_lines(image)?) } else { None };
+        if let Some(scan) = self.scan_mrz(image, page.as_deref(), &mut seen, today)? {
             return Ok(check_requested(scan, requested));
         }
         if let Some(scan) = self.scan_barcode(image, &mut seen, today) {

@@ -229,6 +229,10 @@ fn number_at(ws: &[Word], i: usize) -> Option<Key> {
 
 /// Cuts a line into segments at field numbers and labels (see the module documentation).
 fn segments(text: &str) -> Vec<Segment> {
+    // An MRZ line (`1DD<<T220001293<<<…`) holds no printed field, whatever it starts with.
+    if is_mrz_like(text) {
+        return vec![Segment { key: None, value: text.trim().to_string(), numbered: false, at: 0.0 }];
+    }
     let text = &split_glued_number(text);
     let folded = fold(text);
     let ws = words(&folded);
@@ -302,6 +306,11 @@ fn segments(text: &str) -> Vec<Segment> {
         out.push(Segment { key: Some(key), value: text_of(value_start, end.max(value_start)), numbered, at });
     }
     out
+}
+
+/// A line of a machine-readable zone: fillers in it.
+fn is_mrz_like(text: &str) -> bool {
+    text.contains("<<")
 }
 
 /// OCR often drops the space after a field number: `3.11.09.1981 MADRID`, `5.51CF18499`,
@@ -460,6 +469,10 @@ fn parse_as(
     for (li, line_segs) in segs.iter().enumerate() {
         for seg in line_segs {
             let Some(key) = seg.key else { continue };
+            // ID cards follow no field numbering: a number there is a legend's (`1: Nom d'usage`).
+            if layout == VizLayout::IdCard && seg.numbered {
+                continue;
+            }
             let key = resolve(key, layout);
             let mut value = seg.value.clone();
             let mut confidence = lines[li].confidence;
@@ -1106,7 +1119,8 @@ impl PageValues {
     fn of(lines: &[TextLine]) -> PageValues {
         let mut words = Vec::new();
         let mut dates = Vec::new();
-        for line in lines {
+        // The MRZ lines themselves would agree with the MRZ whatever the printed fields say.
+        for line in lines.iter().filter(|l| !is_mrz_like(&l.text)) {
             let line_words: Vec<String> = line
                 .text
                 .split(|c: char| c.is_whitespace() || c == '/' || c == ',')
@@ -1126,8 +1140,10 @@ impl PageValues {
         self.words.iter().any(|w| names_agree(w, name))
     }
 
+    /// A number printed as it is, or after a label glued to it (`N°029067`).
     fn has_number(&self, number: &str) -> bool {
-        self.words.iter().any(|w| numbers_agree(w, number))
+        let number = normalize_number(number);
+        number.len() >= 5 && self.words.iter().any(|w| normalize_number(w).contains(&number))
     }
 
     fn has_date(&self, date: NaiveDate, today: NaiveDate) -> bool {
@@ -1158,17 +1174,19 @@ fn names_agree(viz: &str, mrz: &str) -> bool {
 }
 
 fn numbers_agree(viz: &str, mrz: &str) -> bool {
-    let norm = |s: &str| -> String {
-        eu_dl_mrz::compact(s)
-            .chars()
-            .map(|c| match c {
-                'O' => '0',
-                'I' => '1',
-                other => other,
-            })
-            .collect()
-    };
-    norm(viz) == norm(mrz)
+    normalize_number(viz) == normalize_number(mrz)
+}
+
+/// Upper case letters and digits, O read as 0 and I as 1 (the usual OCR and typing confusions).
+fn normalize_number(s: &str) -> String {
+    eu_dl_mrz::compact(s)
+        .chars()
+        .map(|c| match c {
+            'O' => '0',
+            'I' => '1',
+            other => other,
+        })
+        .collect()
 }
 
 fn edit_distance(a: &[char], b: &[char]) -> usize {

@@ -17,8 +17,13 @@ fn engine() -> Option<DocumentEngine> {
         return None;
     }
     Some(
-        DocumentEngine::load(&DocumentEngineConfig { models_dir, intra_threads: 1, sessions: 2 })
-            .expect("engine loads"),
+        DocumentEngine::load(&DocumentEngineConfig {
+            models_dir,
+            intra_threads: 1,
+            sessions: 2,
+            cross_check_passports: false,
+        })
+        .expect("engine loads"),
     )
 }
 
@@ -178,4 +183,31 @@ fn scans_in_parallel() {
             assert_eq!(scan.fields.document_number.as_deref(), Some("L898902C3"));
         }
     });
+}
+
+#[test]
+fn a_passport_data_page_is_cross_checked_with_its_mrz_when_configured() {
+    let Some(img) = shared_image(ICAO_TD3) else { return };
+    let models_dir = models_dir();
+    if !models_dir.join(idverify_document::VIZ_REC_MODEL).is_file() {
+        eprintln!("SKIP: models not found in {}", models_dir.display());
+        return;
+    }
+    let load = |cross_check_passports| {
+        DocumentEngine::load(&DocumentEngineConfig {
+            models_dir: models_dir.clone(),
+            intra_threads: 1,
+            sessions: 1,
+            cross_check_passports,
+        })
+        .expect("engine loads")
+    };
+    let consistent = |engine: &DocumentEngine| {
+        let scan = engine.scan(&img, RequestedType::Passport, today()).unwrap();
+        assert_eq!(scan.source, Some("mrz_td3"));
+        scan.checks.iter().find(|c| c.name == "viz_mrz_consistent").map(|c| c.passed)
+    };
+    assert_eq!(consistent(&load(false)), None, "off by default: no visual-zone read for a passport");
+    // The specimen's printed name, number and dates are those of its MRZ.
+    assert_eq!(consistent(&load(true)), Some(true));
 }

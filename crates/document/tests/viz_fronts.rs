@@ -19,8 +19,13 @@ fn engine() -> Option<DocumentEngine> {
         return None;
     }
     Some(
-        DocumentEngine::load(&DocumentEngineConfig { models_dir, intra_threads: 1, sessions: 1 })
-            .expect("engine loads"),
+        DocumentEngine::load(&DocumentEngineConfig {
+            models_dir,
+            intra_threads: 1,
+            sessions: 1,
+            cross_check_passports: false,
+        })
+        .expect("engine loads"),
     )
 }
 

@@ -31,7 +31,6 @@ pub(super) const LABELS: &[(&str, Key)] = &[
     ("DL", Key::Number),
     ("LIC NO", Key::Number),
     ("LIC", Key::Number),
-    ("N", Key::Number),
     ("DOCUMENT NO", Key::Number),
     ("DOCUMENT NUMBER", Key::Number),
     ("CARD NO", Key::Number),
