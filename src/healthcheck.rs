@@ -27,8 +27,9 @@ pub fn check(addr: SocketAddr, timeout: Duration) -> anyhow::Result<()> {
     let mut stream =
         TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("cannot connect to {addr}"))?;
     stream.set_write_timeout(Some(left()))?;
-    write!(stream, "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
-        .with_context(|| format!("cannot send the request to {addr}"))?;
+    // One write: a request sent in pieces can meet a server that answered the first one and closed.
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).with_context(|| format!("cannot send the request to {addr}"))?;
     // The status line is all we need: read until its end (or the connection closes).
     let mut head = Vec::new();
     let mut buf = [0u8; 256];
@@ -60,8 +61,15 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         std::thread::spawn(move || {
             let (mut s, _) = listener.accept().unwrap();
+            // The whole request, as a server reads it, before answering and closing.
+            let mut request = Vec::new();
             let mut buf = [0u8; 1024];
-            let _ = s.read(&mut buf);
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
             let _ = s.write_all(answer.as_bytes());
         });
         addr
