@@ -241,7 +241,10 @@ impl DocumentEngine {
             return Ok(check_requested(scan, requested));
         }
         if !seen.mrz {
-            let lines = self.ocr.read_text_lines(image)?;
+            let lines = match page {
+                Some(lines) => lines,
+                None => self.ocr.read_text_lines(image)?,
+            };
             if let Some(read) = viz::parse(&lines, requested, today).filter(has_key_fields) {
                 return Ok(check_requested(viz_scan(&read, today), requested));
             }
@@ -371,13 +374,13 @@ impl Seen {
     }
 }
 
-/// A line of an ICAO MRZ as the Latin recognizer reads it: long, fillers, upper case and digits
-/// only, and not the one-line MRZ of an EU licence.
+/// A line of an ICAO MRZ as the Latin recognizer reads it: long, fillers, letters (it may read some
+/// in lower case) and digits only, and not the one-line MRZ of an EU licence.
 fn looks_like_icao_mrz(text: &str) -> bool {
     let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
     compact.chars().count() >= 28
         && compact.contains("<<")
-        && compact.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || matches!(c, '<' | '«'))
+        && compact.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '<' | '«'))
         && eu_dl_mrz::parse(&compact, NaiveDate::default()).is_err()
 }
 
