@@ -45,6 +45,7 @@ pub const DOCUMENT_SOURCES: &[&str] = &[
     "mrz_td3",
     "mrz_mrva",
     "mrz_mrvb",
+    "mrz_fra_id",
     "pdf417_aamva",
     "viz_aamva",
     "viz_eu_dl",
@@ -108,7 +109,8 @@ vocabulary! {
     DocumentTypeName = DOCUMENT_TYPES
 }
 vocabulary! {
-    /// Where the fields were read: an MRZ of the given layout, an AAMVA PDF417 barcode, or the
+    /// Where the fields were read: an MRZ of the given layout (`mrz_fra_id`: the French national ID
+    /// card's own layout, before 2021), an AAMVA PDF417 barcode, or the
     /// printed fields of a card front (`viz_aamva`: US or Canadian licence or ID card, `viz_eu_dl`:
     /// EU licence, `viz_id_card`: an ID card's labelled fields).
     DocumentSource = DOCUMENT_SOURCES

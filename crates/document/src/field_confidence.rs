@@ -64,6 +64,12 @@ fn spans(format: MrzFormat) -> Vec<Span> {
             span(ExpirationDate, 1, 8, 15, EXPIRY_CD),
             span(Nationality, 1, 15, 18, None),
         ],
+        MrzFormat::FraId => vec![
+            span(IssuingCountry, 0, 2, 5, None),
+            span(DocumentNumber, 1, 0, 13, NUMBER_CD),
+            span(DateOfBirth, 1, 27, 34, BIRTH_CD),
+            span(Gender, 1, 34, 35, None),
+        ],
         MrzFormat::Td2 | MrzFormat::Td3 | MrzFormat::MrvA | MrzFormat::MrvB => vec![
             span(IssuingCountry, 0, 2, 5, None),
             span(DocumentNumber, 1, 0, 10, NUMBER_CD),

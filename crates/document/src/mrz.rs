@@ -1,4 +1,5 @@
-//! ICAO 9303 machine readable zone parsing (TD1, TD2, TD3, MRV-A, MRV-B).
+//! ICAO 9303 machine readable zone parsing (TD1, TD2, TD3, MRV-A, MRV-B), and the French national
+//! ID card's own 2×36 layout (cards issued 1988 to 2021, valid in their millions until 2031).
 //!
 //! The parser applies a layout-aware character correction (digits where the layout demands digits,
 //! letters where it demands letters) but never "repairs" a field from its check digit: a wrong read
@@ -20,6 +21,11 @@ pub enum MrzFormat {
     MrvA,
     /// Visa small size: 2 lines of 36, document code `V`.
     MrvB,
+    /// French national ID card before 2021: 2 lines of 36 starting `IDFRA`, not ICAO's TD2. Line 1:
+    /// `ID`, `FRA`, surname (25), administrative code (6). Line 2: card number (12), its check
+    /// digit, given names (14), birth date, its check digit, sex, a check digit over both lines.
+    /// No expiry date (printed on the back).
+    FraId,
 }
 
 impl MrzFormat {
@@ -31,6 +37,7 @@ impl MrzFormat {
             MrzFormat::Td3 => "mrz_td3",
             MrzFormat::MrvA => "mrz_mrva",
             MrzFormat::MrvB => "mrz_mrvb",
+            MrzFormat::FraId => "mrz_fra_id",
         }
     }
 
@@ -38,7 +45,7 @@ impl MrzFormat {
     pub fn shape(self) -> (usize, usize) {
         match self {
             MrzFormat::Td1 => (3, 30),
-            MrzFormat::Td2 | MrzFormat::MrvB => (2, 36),
+            MrzFormat::Td2 | MrzFormat::MrvB | MrzFormat::FraId => (2, 36),
             MrzFormat::Td3 | MrzFormat::MrvA => (2, 44),
         }
     }
@@ -343,6 +350,7 @@ pub fn detect_format(lines: &[&str]) -> Option<MrzFormat> {
     let visa = first.starts_with('V');
     match (lines.len(), lines.iter().map(|l| l.chars().count()).collect::<Vec<_>>().as_slice()) {
         (3, [30, 30, 30]) => Some(MrzFormat::Td1),
+        (2, [36, 36]) if first.starts_with("IDFRA") => Some(MrzFormat::FraId),
         (2, [36, 36]) => Some(if visa { MrzFormat::MrvB } else { MrzFormat::Td2 }),
         (2, [44, 44]) => Some(if visa { MrzFormat::MrvA } else { MrzFormat::Td3 }),
         _ => None,
@@ -368,6 +376,7 @@ pub fn parse(lines: &[&str], today: NaiveDate) -> Result<MrzRecord, MrzParseErro
     Ok(match format {
         MrzFormat::Td1 => parse_td1(&refs, today),
         MrzFormat::Td2 | MrzFormat::MrvB => parse_two_line(&refs, format, 36, today),
+        MrzFormat::FraId => parse_fra_id(&refs, today),
         MrzFormat::Td3 | MrzFormat::MrvA => parse_two_line(&refs, format, 44, today),
     })
 }
@@ -445,6 +454,39 @@ fn parse_two_line(lines: &[&str], format: MrzFormat, len: usize, today: NaiveDat
         optional_data_2: String::new(),
         check_digits: checks,
         name_span: (0, 5, len),
+        lines: vec![l1, l2],
+    }
+}
+
+fn parse_fra_id(lines: &[&str], today: NaiveDate) -> MrzRecord {
+    let l1 = apply(lines[0], &[(0, 5, Alpha), (5, 30, Alpha)]);
+    let l2 = apply(
+        lines[1],
+        &[(0, 4, Digit), (12, 13, Digit), (13, 27, Alpha), (27, 34, Digit), (34, 35, Sex), (35, 36, Digit)],
+    );
+    let check = |data: &str, at: usize| verify(data, l2.as_bytes()[at] as char);
+    let checks = vec![
+        CheckDigit { name: "document_number_check_digit", passed: check(&l2[0..12], 12) },
+        CheckDigit { name: "birth_date_check_digit", passed: check(&l2[27..33], 33) },
+        CheckDigit { name: "composite_check_digit", passed: check(&format!("{l1}{}", &l2[..35]), 35) },
+    ];
+    // Given names are separated by two fillers, their parts by one.
+    let given = l2[13..27].trim_end_matches('<').split("<<").map(|n| n.replace('<', " ")).collect::<Vec<_>>();
+    MrzRecord {
+        format: MrzFormat::FraId,
+        document_code: field(&l1[0..2]),
+        issuing_country: field(&l1[2..5]),
+        surname: field(&l1[5..30]).replace('<', " "),
+        given_names: given.join(" ").trim().to_string(),
+        document_number: field(&l2[0..12]).replace('<', ""),
+        nationality: "FRA".to_string(),
+        birth_date: birth_date(&l2[27..33], today),
+        sex: sex(&l2[34..35]),
+        expiry_date: None,
+        optional_data: field(&l1[30..36]),
+        optional_data_2: String::new(),
+        check_digits: checks,
+        name_span: (0, 5, 30),
         lines: vec![l1, l2],
     }
 }
@@ -755,5 +797,32 @@ mod tests {
             let _ = parse(&[&c, &e], today());
             let _ = parse(&[&f, &g, &h], today());
         }
+    }
+
+    #[test]
+    fn the_french_id_card_layout_is_not_read_as_td2() {
+        // France's 1994 specimen (BERTHIER Corinne): all three check digits verify.
+        let lines = ["IDFRABERTHIER<<<<<<<<<<<<<<<<<<<<<<<", "9409923102854CORINNE<<<<<<<6512068F4"];
+        let r = parse(&lines, today()).unwrap();
+        assert_eq!(r.format, MrzFormat::FraId);
+        assert_eq!(r.format.source_name(), "mrz_fra_id");
+        assert!(r.all_check_digits_pass(), "{:?}", r.check_digits);
+        assert_eq!((r.surname.as_str(), r.given_names.as_str()), ("BERTHIER", "CORINNE"));
+        assert_eq!(r.document_number, "940992310285");
+        assert_eq!(r.birth_date, NaiveDate::from_ymd_opt(1965, 12, 6));
+        assert_eq!((r.sex.as_deref(), r.nationality.as_str(), r.expiry_date), (Some("F"), "FRA", None));
+        // One digit of the number misread: its check digit and the overall one fail.
+        let misread = lines[1].replacen("940992", "940993", 1);
+        let r = parse(&[lines[0], misread.as_str()], today()).unwrap();
+        let failed: Vec<&str> = r.check_digits.iter().filter(|c| !c.passed).map(|c| c.name).collect();
+        assert_eq!(failed, vec!["document_number_check_digit", "composite_check_digit"]);
+        // Two given names, and a TD2 card of another state stays TD2.
+        let two = "IDFRABERTHIER<<<<<<<<<<<<<<<<<<<<<<<";
+        let r = parse(&[two, "9409923102854CORINNE<<MARIE6512068F4"], today()).unwrap();
+        assert_eq!(r.given_names, "CORINNE MARIE");
+        assert_eq!(
+            detect_format(&["I<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<", "D231458907UTO7408122F1204159<<<<<<<6"]),
+            Some(MrzFormat::Td2)
+        );
     }
 }
