@@ -1,6 +1,8 @@
 //! Document engine: reads the machine readable zone (MRZ) of passports, ID cards and visas with
-//! PP-OCRv6 (text detection + recognition through ONNX Runtime), and the PDF417 barcode of North
-//! American driver's licences (AAMVA payloads).
+//! PP-OCRv6 (text detection + recognition through ONNX Runtime), the printed fields of driver's
+//! licence and ID card fronts (every text line read, then mapped by [`viz`]), and the PDF417 barcode
+//! of North American driver's licences (AAMVA payloads). [`DocumentEngine::scan`] says in which
+//! order, by requested document type.
 //!
 //! # MRZ pipeline
 //!
