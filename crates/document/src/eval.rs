@@ -263,7 +263,8 @@ const VIZ_FIELDS: [&str; 9] = [
     "nationality",
 ];
 
-fn viz_value(scan: &crate::DocumentScan, column: &str) -> Option<String> {
+/// What `scan` read for a manifest column of `eval viz` (`surname`, `birth_date` as ISO, …).
+pub fn viz_value(scan: &crate::DocumentScan, column: &str) -> Option<String> {
     let f = &scan.fields;
     let date = |d: Option<NaiveDate>| d.map(|d| d.to_string());
     match column {
@@ -285,7 +286,7 @@ fn viz_value(scan: &crate::DocumentScan, column: &str) -> Option<String> {
 
 /// Compared folded (upper case, no accents) and without spaces or punctuation: what OCR cannot
 /// be asked to reproduce of the print.
-fn viz_same(expected: &str, read: &str) -> bool {
+pub fn viz_same(expected: &str, read: &str) -> bool {
     crate::eu_dl_mrz::compact(expected) == crate::eu_dl_mrz::compact(read)
 }
 

@@ -1163,14 +1163,13 @@ fn all_dates(text: &str) -> Vec<PrintedDate> {
 }
 
 fn names_agree(viz: &str, mrz: &str) -> bool {
-    let a: Vec<char> = eu_dl_mrz::compact(viz).chars().collect();
-    let b: Vec<char> = eu_dl_mrz::compact(mrz).chars().collect();
+    let (a, b) = (eu_dl_mrz::compact(viz), eu_dl_mrz::compact(mrz));
     if a.is_empty() || b.is_empty() {
         return true;
     }
-    // The MRZ truncates long names: compare the visual zone's start with it.
+    // The MRZ truncates long names: compare the visual zone's start with it (compact is ASCII).
     let a = if a.len() > b.len() && b.len() >= 20 { &a[..b.len()] } else { &a[..] };
-    edit_distance(a, &b) <= 1
+    crate::eval::edit_distance(a, &b) <= 1
 }
 
 fn numbers_agree(viz: &str, mrz: &str) -> bool {
@@ -1187,18 +1186,6 @@ fn normalize_number(s: &str) -> String {
             other => other,
         })
         .collect()
-}
-
-fn edit_distance(a: &[char], b: &[char]) -> usize {
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut row = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            row[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(row[j] + 1);
-        }
-        prev = row;
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]

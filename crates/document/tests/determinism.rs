@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 use idverify_document::{DocumentEngine, DocumentEngineConfig, RequestedType, barcode};
-use idverify_testkit::processes::{assert_same_in_every_process, emit, is_child};
+use idverify_testkit::processes::{assert_same_in_every_process, emit, fnv, is_child};
 use image::codecs::jpeg::JpegEncoder;
 use image::{RgbImage, imageops::FilterType};
 
@@ -48,15 +48,10 @@ fn column(path: &Path, name: &str) -> usize {
         .unwrap_or_else(|| panic!("{} has no column {name}", path.display()))
 }
 
-/// FNV-1a: a hash that, unlike std's, is the same in every process.
-fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-}
-
 fn describe(symbols: &[barcode::Pdf417Symbol]) -> String {
     let parts: Vec<String> = symbols
         .iter()
-        .map(|s| format!("{:?}:{}:{:016x}", s.segment_index, s.text.chars().count(), fnv(s.text.as_bytes())))
+        .map(|s| format!("{:?}:{}:{:016x}", s.segment_index, s.text.chars().count(), fnv(s.text.bytes())))
         .collect();
     format!("{} [{}]", symbols.len(), parts.join(" "))
 }
@@ -181,7 +176,7 @@ fn mrz_reading_is_the_same_in_every_process() {
             scan.source,
             scan.error.as_ref().map(|e| e.code),
             scan.confidence.to_bits(),
-            fnv(text.as_bytes())
+            fnv(text.bytes())
         ));
     }
 }

@@ -6,15 +6,11 @@
 use std::path::PathBuf;
 
 use idverify_face::{FaceEngine, FaceEngineConfig};
-use idverify_testkit::processes::{assert_same_in_every_process, emit, is_child};
+use idverify_testkit::processes::{assert_same_in_every_process, emit, fnv, is_child};
 use idverify_testkit::{models_dir, shared_data};
+
 /// Embedding is slow in a debug build: the first image (by name) of this many people (by name).
 const PEOPLE: usize = 12;
-
-/// FNV-1a: a hash that, unlike std's, is the same in every process.
-fn fnv(bytes: impl IntoIterator<Item = u8>) -> u64 {
-    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-}
 
 fn float_bits_hash(values: impl IntoIterator<Item = f32>) -> u64 {
     fnv(values.into_iter().flat_map(|v| v.to_bits().to_le_bytes()))

@@ -13,6 +13,11 @@ const LINE_PREFIX: &str = "determinism\t";
 /// How many processes run the test at once.
 const PROCESSES: usize = 3;
 
+/// FNV-1a over `bytes`: a hash that, unlike std's, is the same in every process, for result lines.
+pub fn fnv(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
 /// Whether this process is one of the children.
 pub fn is_child() -> bool {
     std::env::var_os(CHILD_ENV).is_some()
