@@ -211,3 +211,38 @@ fn a_passport_data_page_is_cross_checked_with_its_mrz_when_configured() {
     // The specimen's printed name, number and dates are those of its MRZ.
     assert_eq!(consistent(&load(true)), Some(true));
 }
+
+/// The printed-fields-against-MRZ check on every real document of the MRZ dev set, read as an ID
+/// card (so the page's text is read too): a genuine document whose MRZ reads cleanly must never
+/// be called inconsistent. Prints how many were compared (BENCHMARKS.md, "Card fronts").
+#[test]
+fn the_mrz_cross_check_raises_no_false_mismatch_on_the_dev_documents() {
+    let Some(engine) = engine() else { return };
+    let manifest = shared_data().join("mrz_docs/dev/manifest.csv");
+    if !manifest.is_file() {
+        eprintln!("SKIP: {} not found", manifest.display());
+        return;
+    }
+    let dir = manifest.parent().unwrap();
+    let (mut compared, mut false_mismatches) = (0, Vec::new());
+    for record in csv::Reader::from_path(&manifest).unwrap().records() {
+        let file = record.unwrap()[0].to_string();
+        let img = image::open(dir.join(&file)).unwrap().to_rgb8();
+        let scan = engine.scan(&img, RequestedType::NationalId, today()).unwrap();
+        let digits_pass = scan.checks.iter().filter(|c| c.name.ends_with("check_digit")).all(|c| c.passed);
+        match scan.checks.iter().find(|c| c.name == "viz_mrz_consistent") {
+            Some(check) if digits_pass => {
+                compared += 1;
+                if !check.passed {
+                    false_mismatches.push(file);
+                }
+            }
+            _ => {}
+        }
+    }
+    eprintln!(
+        "viz_mrz_consistent compared on {compared} clean MRZ reads, false mismatches: {false_mismatches:?}"
+    );
+    assert!(compared >= 20, "only {compared} documents compared");
+    assert_eq!(false_mismatches, Vec::<String>::new());
+}
