@@ -11,7 +11,8 @@
 # rps counts 200 answers per second. errors = socket errors, timeouts and every non-200 answer
 # except a 503 that carries Retry-After (that one is counted as `overloaded`).
 # Images (read-only): a 1600x1200 phone-size passport photo from mrz_docs/dev and a 910x1137
-# (~1 MP) selfie from faces/dev. Override with DOC_IMAGE / FACE_IMAGE.
+# (~1 MP) selfie from faces/dev. Override with DOC_IMAGE / FACE_IMAGE; DOC_TYPE sets the
+# documentType part (e.g. drivers_license for a licence front; none by default).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -73,6 +74,9 @@ BOUNDARY="idverifybench$RANDOM$RANDOM"
     cat "$DOC_IMAGE"
     printf -- '\r\n--%s\r\nContent-Disposition: form-data; name="faceImage"; filename="face.jpg"\r\nContent-Type: image/jpeg\r\n\r\n' "$BOUNDARY"
     cat "$FACE_IMAGE"
+    if [[ -n "${DOC_TYPE:-}" ]]; then
+        printf -- '\r\n--%s\r\nContent-Disposition: form-data; name="documentType"\r\n\r\n%s' "$BOUNDARY" "$DOC_TYPE"
+    fi
     printf -- '\r\n--%s--\r\n' "$BOUNDARY"
 } >"$WORK/body.bin"
 

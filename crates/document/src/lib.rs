@@ -66,7 +66,7 @@ pub use block::{BlockCode, BlockError};
 pub use field_confidence::{DocumentField, FieldConfidence};
 pub use idverify_onnx::OnnxError;
 pub use ocr::{DET_MODEL, REC_MODEL, VIZ_REC_MODEL};
-pub use stages::{DetectorPass, LINE_HEIGHT, OcrRuns};
+pub use stages::{DetectorPass, LINE_HEIGHT, MRZ_LINE_MAX_WIDTH, OcrRuns};
 
 /// Engine settings. `sessions` is the number of independent OCR session pairs (parallel scans).
 #[derive(Clone, Debug)]

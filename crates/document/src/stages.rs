@@ -4,7 +4,7 @@
 
 use image::RgbImage;
 
-use crate::ocr::{BOTTOM_FRACTION, DET_FAST_SIDE, DET_MAX_SIDE, REC_HEIGHT};
+use crate::ocr::{BOTTOM_FRACTION, DET_FAST_SIDE, DET_MAX_SIDE, MRZ_MAX_CROP_WIDTH, REC_HEIGHT};
 use crate::{DocumentEngine, DocumentError};
 
 /// Model runs of the MRZ reader since the engine was loaded, their input sizes, and the CPU time
@@ -60,6 +60,8 @@ impl DetectorPass {
 
 /// Height of the line crops given to the recognizer.
 pub const LINE_HEIGHT: u32 = REC_HEIGHT;
+/// Widest MRZ line crop the recognizer gets in a scan (wider rows are squeezed to it).
+pub const MRZ_LINE_MAX_WIDTH: u32 = MRZ_MAX_CROP_WIDTH;
 
 impl DocumentEngine {
     /// Model runs of the MRZ reader since the engine was loaded.

@@ -8,7 +8,7 @@
 use image::RgbImage;
 
 use super::geometry::RotRect;
-use super::reading::{crop_rect, ctc_greedy};
+use super::reading::{MAX_CROP_WIDTH, crop_rect, ctc_greedy};
 use super::{DET_MAX_SIDE, MrzReader};
 use crate::DocumentError;
 use crate::viz::TextLine;
@@ -45,7 +45,8 @@ impl MrzReader {
         boxes.sort_by(|a, b| a.cy.total_cmp(&b.cy).then(a.cx.total_cmp(&b.cx)));
         let mut lines = Vec::with_capacity(boxes.len());
         for b in &boxes {
-            let (steps, classes, data) = self.run_recognizer(&self.viz_rec, &crop_rect(page, b))?;
+            let (steps, classes, data) =
+                self.run_recognizer(&self.viz_rec, &crop_rect(page, b, MAX_CROP_WIDTH))?;
             if classes <= self.viz_classes.last().map_or(0, |(i, _)| *i) {
                 return Err(DocumentError::Inference(format!(
                     "visual-zone recognizer has {classes} classes, fewer than its dictionary"

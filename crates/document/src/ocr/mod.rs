@@ -12,7 +12,7 @@ mod layout;
 mod lines;
 mod reading;
 
-pub(crate) use reading::REC_HEIGHT;
+pub(crate) use reading::{MRZ_MAX_CROP_WIDTH, REC_HEIGHT};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -15,6 +15,15 @@ use crate::DocumentError;
 use crate::mrz;
 
 pub(crate) const REC_HEIGHT: u32 = 48;
+/// Widest crop given to the recognizer.
+pub(super) const MAX_CROP_WIDTH: u32 = 2400;
+/// Widest crop of an MRZ row. The recognizer gives one CTC step per 8 columns, and a run of `n`
+/// fillers needs `2n - 1` steps (a blank between repeats): 840 columns are 105 steps, 2.4 per
+/// character of a 44-character line. Rows wider than this only cost more (the recognizer's time
+/// grows with the width): on the MRZ dev set the cap cut the median scan CPU by about a sixth with
+/// every read unchanged, and reads first changed at 700 (BENCHMARKS.md, session 8).
+pub(crate) const MRZ_MAX_CROP_WIDTH: u32 = 840;
+const _: () = assert!(MRZ_MAX_CROP_WIDTH / 8 >= 2 * 44 - 1, "a line of 44 fillers must fit");
 /// At most this many rows are recognized per orientation (the longest ones).
 const MAX_ROWS: usize = 8;
 /// Line pitches (in row heights) tried when looking for a missing neighbour line.
@@ -249,7 +258,7 @@ impl MrzReader {
         if let Some((_, text, probs)) = pr.rows.iter().find(|(r, _, _)| same_row(r, rect)) {
             return Ok((text.clone(), probs.clone()));
         }
-        let (text, probs) = self.recognize(&crop_rect(pr.page, rect))?;
+        let (text, probs) = self.recognize(&crop_rect(pr.page, rect, MRZ_MAX_CROP_WIDTH))?;
         pr.rows.push((*rect, text.clone(), probs.clone()));
         Ok((text, probs))
     }
@@ -333,10 +342,11 @@ fn crop_variants(rect: &RotRect) -> [RotRect; 2] {
     [RotRect { h: rect.h * 1.2, ..*rect }, RotRect { h: rect.h * 0.9, len: rect.len * 1.03, ..*rect }]
 }
 
-/// Samples the rectangle from the page into an upright crop of height `REC_HEIGHT` (bilinear).
-pub(super) fn crop_rect(page: &RgbImage, r: &RotRect) -> RgbImage {
+/// Samples the rectangle from the page into an upright crop of height `REC_HEIGHT` (bilinear), at
+/// most `max_width` wide (a wider row is squeezed along its length).
+pub(super) fn crop_rect(page: &RgbImage, r: &RotRect, max_width: u32) -> RgbImage {
     let out_h = REC_HEIGHT;
-    let out_w = ((REC_HEIGHT as f32 * r.len / r.h.max(1.0)).round() as u32).clamp(REC_HEIGHT, 2400);
+    let out_w = ((REC_HEIGHT as f32 * r.len / r.h.max(1.0)).round() as u32).clamp(REC_HEIGHT, max_width);
     let (ux, uy) = r.dir();
     let (vx, vy) = (-uy, ux);
     let (pw, ph) = (page.width() as f32, page.height() as f32);
@@ -366,4 +376,23 @@ pub(super) fn crop_rect(page: &RgbImage, r: &RotRect) -> RgbImage {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mrz_crops_are_capped_but_keep_two_ctc_steps_per_filler() {
+        let page = RgbImage::new(1600, 1200);
+        let long_row = RotRect { cx: 800.0, cy: 1000.0, len: 1500.0, h: 60.0, angle: 0.0 };
+        // 48 * 1500 / 60 = 1200 columns: squeezed to the cap for the MRZ, kept for the visual zone.
+        assert_eq!(
+            crop_rect(&page, &long_row, MRZ_MAX_CROP_WIDTH).dimensions(),
+            (MRZ_MAX_CROP_WIDTH, REC_HEIGHT)
+        );
+        assert_eq!(crop_rect(&page, &long_row, MAX_CROP_WIDTH).dimensions(), (1200, REC_HEIGHT));
+        let short_row = RotRect { len: 600.0, ..long_row };
+        assert_eq!(crop_rect(&page, &short_row, MRZ_MAX_CROP_WIDTH).width(), 480);
+    }
 }
