@@ -116,6 +116,19 @@ if [[ -d "$SHARED/lfw/dev" && -x "$VENV_PY" ]]; then
       FAIL=$((FAIL + 1)); echo "FAIL licence front source: $(head -c 400 "$WORK/body")"
     fi
   done
+  # The US licence photographed sideways (a quarter turn clockwise, no EXIF orientation): its
+  # text is read in its upright turn and its portrait found on the turned page.
+  "$VENV_PY" -c 'import sys; from PIL import Image; Image.open(sys.argv[1]).rotate(-90, expand=True).save(sys.argv[2], quality=92)' \
+    "$WORK/fronts/000.jpg" "$WORK/fronts/000_sideways.jpg"
+  SELFIE="$SHARED/lfw/dev/$(sed -n 2p "$WORK/fronts/manifest.csv" | cut -d, -f4)"
+  expect "verify a US licence front photographed sideways" 200 '"source":"viz_aamva"' "${H[@]}" \
+    -F "documentImage=@$WORK/fronts/000_sideways.jpg" -F "faceImage=@$SELFIE" -F documentType=drivers_license \
+    "$BASE/v1/identity/verify"
+  if grep -q '"verified":true' "$WORK/body"; then
+    PASS=$((PASS + 1)); echo "ok   the sideways front verified with the holder's selfie"
+  else
+    FAIL=$((FAIL + 1)); echo "FAIL sideways front: $(head -c 400 "$WORK/body")"
+  fi
 else
   echo "SKIP: licence front verify (needs ../shared/data/lfw and the models venv from make models)"
 fi

@@ -245,7 +245,7 @@ impl DocumentEngine {
         if !seen.mrz {
             let lines = match page {
                 Some(lines) => lines,
-                None => self.ocr.read_text_lines(image)?,
+                None => self.ocr.read_card_lines(image)?,
             };
             if let Some(read) = viz::parse(&lines, requested, today).filter(has_key_fields) {
                 return Ok(check_requested(viz_scan(&read, today), requested));
@@ -261,7 +261,7 @@ impl DocumentEngine {
         requested: RequestedType,
         today: NaiveDate,
     ) -> Result<DocumentScan, DocumentError> {
-        let lines = self.ocr.read_text_lines(image)?;
+        let lines = self.ocr.read_card_lines(image)?;
         let front = viz::parse(&lines, requested, today).filter(has_key_fields);
         let icao_mrz_here = lines.iter().any(|l| looks_like_icao_mrz(&l.text));
         if let Some(read) = &front

@@ -105,6 +105,38 @@ fn photographed_fronts_are_read_with_few_field_errors() {
     assert!(wrong * 10 <= listed, "{wrong} of {listed} fields wrong");
 }
 
+/// Character-weighted mean probability of the lines read on a page as it is.
+fn mean_confidence(engine: &DocumentEngine, img: &image::RgbImage) -> f32 {
+    let lines = engine.text_lines(img).unwrap();
+    let chars: usize = lines.iter().map(|l| l.text.chars().count()).sum();
+    lines.iter().map(|l| l.confidence * l.text.chars().count() as f32).sum::<f32>() / chars.max(1) as f32
+}
+
+#[test]
+fn fronts_photographed_sideways_or_upside_down_are_read_in_their_upright_turn() {
+    let Some(engine) = engine() else { return };
+    let Some((_dir, fronts)) = generate(3, true) else { return };
+    for front in &fronts {
+        let upright = image::open(&front.image).unwrap().to_rgb8();
+        let name = front.image.file_name().unwrap().to_string_lossy();
+        let turned = [
+            ("90", image::imageops::rotate90(&upright)),
+            ("180", image::imageops::rotate180(&upright)),
+            ("270", image::imageops::rotate270(&upright)),
+        ];
+        for (turn, img) in &turned {
+            let scan = engine.scan(img, requested(front), today()).unwrap();
+            assert_eq!(scan.source, Some(front.get("layout")), "{name} turned {turn}: {:?}", scan.error);
+            assert_eq!(wrong_fields(front, &scan), Vec::<String>::new(), "{name} turned {turn}");
+        }
+        // What tells upright text from upside-down text once the boxes lie flat (the reader's
+        // UPRIGHT_CONFIDENCE, 0.88): the recognizer's probabilities.
+        let (up, down) = (mean_confidence(&engine, &upright), mean_confidence(&engine, &turned[1].1));
+        eprintln!("{name}: mean probability upright {up:.3}, upside down {down:.3}");
+        assert!(up >= 0.88 && down < 0.88, "{name}: upright {up}, upside down {down}");
+    }
+}
+
 #[test]
 fn a_passport_page_is_not_taken_for_a_card_front() {
     let Some(engine) = engine() else { return };

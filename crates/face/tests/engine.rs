@@ -112,6 +112,41 @@ fn portrait_found_on_synthetic_document_and_matches() {
 }
 
 #[test]
+fn portrait_of_a_document_photographed_sideways_or_upside_down_is_found_and_matches() {
+    let Some((engine, data)) = setup() else { return };
+    let a = eval::load_oriented_rgb(&data.join(OBAMA_A)).unwrap();
+    let b = eval::load_oriented_rgb(&data.join(OBAMA_B)).unwrap();
+    let face = engine.detect(&a).unwrap().remove(0);
+    let doc = eval::synthetic_document(&a, &face, 200.0, 7).unwrap();
+    let upright = engine.find_portrait(&doc).unwrap().expect("portrait found upright");
+    let selfie = embed_main_face(engine, &b);
+    let score = engine.compare(&engine.embed(&doc, &upright).unwrap(), &selfie);
+    eprintln!("document upright: portrait vs selfie distance {:.3}", score.distance);
+    for (turn, turned) in [
+        ("90", image::imageops::rotate90(&doc)),
+        ("180", image::imageops::rotate180(&doc)),
+        ("270", image::imageops::rotate270(&doc)),
+    ] {
+        let portrait = engine.find_portrait(&turned).unwrap().expect("portrait found turned");
+        // The box is on the turned page as given: same size as upright, sides swapped by a quarter turn.
+        let (long, short) = if turn == "180" {
+            (portrait.bbox.width, portrait.bbox.height)
+        } else {
+            (portrait.bbox.height, portrait.bbox.width)
+        };
+        assert!((long - upright.bbox.width).abs() < 0.2 * upright.bbox.width, "{turn}: {:?}", portrait.bbox);
+        assert!(
+            (short - upright.bbox.height).abs() < 0.2 * upright.bbox.height,
+            "{turn}: {:?}",
+            portrait.bbox
+        );
+        let score = engine.compare(&engine.embed(&turned, &portrait).unwrap(), &selfie);
+        eprintln!("document turned {turn}: portrait vs selfie distance {:.3}", score.distance);
+        assert!(score.is_match, "{turn}: {score:?}");
+    }
+}
+
+#[test]
 fn small_portrait_on_large_phone_photo_is_found() {
     let Some((engine, data)) = setup() else { return };
     let a = eval::load_oriented_rgb(&data.join(OBAMA_A)).unwrap();
