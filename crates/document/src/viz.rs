@@ -500,20 +500,8 @@ fn parse_as(
                 last_line = below;
             }
             if key == Key::Address {
-                let mut from = last_line;
-                for _ in 0..2 {
-                    let Some(below) = line_below(lines, &segs, from, lines[from].left, &used_below) else {
-                        break;
-                    };
-                    if !close_below(&lines[from], &lines[below]) {
-                        break;
-                    }
-                    used_below[below] = true;
-                    value =
-                        format!("{value}, {}", free_text(&segs[below])).trim_start_matches(", ").to_string();
-                    confidence = confidence.min(lines[below].confidence);
-                    from = below;
-                }
+                (value, confidence) =
+                    address_lines_below(lines, &segs, last_line, value, confidence, &mut used_below);
             }
             if !value.is_empty() && !values.iter().any(|(k, _, _)| *k == key) {
                 values.push((key, value, confidence));
@@ -531,6 +519,23 @@ fn parse_as(
         && let Some(above) = line_above(lines, &segs, g, &used_below)
     {
         values.push((Key::Surname, free_text(&segs[above]), lines[above].confidence));
+    }
+
+    // Field 8's small number glued to the house number by OCR (`8123 STREET ADDRESS` for
+    // `8 123 STREET ADDRESS`): on a numbered AAMVA front with no field 8, a free line below the
+    // given names made of `8`, more digits and a word is the address. A line with a number of its
+    // own is a field 8 read apart, not this.
+    if layout == VizLayout::Aamva
+        && numbered
+        && !values.iter().any(|(k, _, _)| *k == Key::Address)
+        && let Some(g) = given_line
+        && let Some((li, street)) = (0..lines.len())
+            .filter(|&i| !used_below[i] && lines[i].top > lines[g].top)
+            .find_map(|i| glued_field_8(&free_text(&segs[i])).map(|street| (i, street)))
+    {
+        used_below[li] = true;
+        let (value, p) = address_lines_below(lines, &segs, li, street, lines[li].confidence, &mut used_below);
+        values.push((Key::Address, value, p));
     }
 
     let jurisdiction = match layout {
@@ -769,6 +774,44 @@ fn line_below(lines: &[TextLine], segs: &[Vec<Segment>], li: usize, x: f32, used
 }
 
 /// `b` continues `a` (an address line): no more than one line height of gap.
+/// An address's value followed by up to two more lines right below `from` (city, state, ZIP).
+fn address_lines_below(
+    lines: &[TextLine],
+    segs: &[Vec<Segment>],
+    mut from: usize,
+    mut value: String,
+    mut confidence: f32,
+    used: &mut [bool],
+) -> (String, f32) {
+    for _ in 0..2 {
+        let Some(below) = line_below(lines, segs, from, lines[from].left, used) else { break };
+        if !close_below(&lines[from], &lines[below]) {
+            break;
+        }
+        used[below] = true;
+        value = format!("{value}, {}", free_text(&segs[below])).trim_start_matches(", ").to_string();
+        confidence = confidence.min(lines[below].confidence);
+        from = below;
+    }
+    (value, confidence)
+}
+
+/// `8123 STREET ADDRESS` → `123 STREET ADDRESS`: field 8's number glued to a house number (at
+/// least one digit left) followed by a word of letters.
+fn glued_field_8(text: &str) -> Option<String> {
+    let (number, street) = text.trim().split_once(' ')?;
+    let house = number.strip_prefix('8')?;
+    let street = street.trim();
+    (!house.is_empty()
+        && house.len() <= 6
+        && house.chars().all(|c| c.is_ascii_digit())
+        && street
+            .split_whitespace()
+            .next()
+            .is_some_and(|w| w.len() >= 2 && w.chars().all(char::is_alphabetic)))
+    .then(|| format!("{house} {street}"))
+}
+
 fn close_below(a: &TextLine, b: &TextLine) -> bool {
     b.top - a.bottom <= (a.bottom - a.top)
 }

@@ -203,7 +203,8 @@ fn specimen(file: &str) -> (Front, image::RgbImage) {
 fn specimen_us_licence_fronts_are_read() {
     let Some(engine) = engine() else { return };
     // Washington (AAMVA numbering, numbers glued to labels): everything but the address, which
-    // OCR reads with field 8 glued to the house number.
+    // OCR reads with field 8 glued to the house number of a street printed `STREET ADDRESS` (its
+    // last word taken for a label).
     let (front, img) = specimen("us_wa.jpg");
     let scan = engine.scan(&img, RequestedType::DriversLicense, today()).unwrap();
     assert_eq!(scan.source, Some("viz_aamva"));

@@ -301,6 +301,23 @@ fn a_field_number_glued_to_its_value_is_still_a_field() {
 }
 
 #[test]
+fn field_8_glued_to_the_house_number_is_still_the_address() {
+    // As OCR read Washington's specimen: `8 123 STREET ADDRESS` came out `8123 STREET ADDRESS`.
+    let mut lines = us_front();
+    lines[8] = line("8123 MAIN STREET", 0.35, 0.44);
+    let read = parse(&lines, RequestedType::Auto, today()).unwrap();
+    assert_eq!(read.fields.address.as_deref(), Some("123 MAIN STREET, HARRISBURG, PA 17101-0000"));
+    // Field 8 read apart keeps every digit of a house number that starts with 8.
+    lines[8] = line("8 8123 MAIN STREET", 0.35, 0.44);
+    let read = parse(&lines, RequestedType::Auto, today()).unwrap();
+    assert_eq!(read.fields.address.as_deref(), Some("8123 MAIN STREET, HARRISBURG, PA 17101-0000"));
+    assert_eq!(glued_field_8("8123 STREET ADDRESS").as_deref(), Some("123 STREET ADDRESS"));
+    for not_glued in ["8 MAIN STREET", "8123", "81234567 ST", "9123 MAIN ST", "8123 12 ST"] {
+        assert_eq!(glued_field_8(not_glued), None, "{not_glued}");
+    }
+}
+
+#[test]
 fn labels_of_two_columns_read_as_one_line_take_their_values_from_below_each() {
     let lines = vec![
         line("PERSONALAUSWEIS / IDENTITY CARD", 0.30, 0.08),
