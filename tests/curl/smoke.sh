@@ -98,37 +98,31 @@ expect "face/compare multipart" 200 '"faceMatch"' "${H[@]}" -F "sourceImage=@$FA
 expect "document/scan multipart" 200 '"document"' "${H[@]}" -F "documentImage=@$DOC" "$BASE/v1/document/scan"
 expect "metrics" 200 'idverify_http_requests_total{route="/v1/identity/verify",status="200"}' "$BASE/metrics"
 
-# A driver's licence front verified with a selfie of the same person: a synthetic EU licence
-# (scripts/synth_fronts.py, portrait from LFW) read from its printed fields and its MRZ line.
+# Driver's licence fronts verified with a selfie of the same person: synthetic US and EU licences
+# (scripts/synth_fronts.py, portraits from LFW) read from their printed fields (the EU one's MRZ
+# line too).
 VENV_PY="${IDVERIFY_CACHE_DIR:-$HOME/.cache/idverify}/venv/bin/python"
 if [[ -d "$SHARED/lfw/dev" && -x "$VENV_PY" ]]; then
   "$VENV_PY" "$ROOT/scripts/synth_fronts.py" --lfw "$SHARED/lfw/dev" --out "$WORK/fronts" --count 2 >/dev/null
+  # The US licence once more, photographed sideways (a quarter turn clockwise, no EXIF
+  # orientation): its text is read in its upright turn and its portrait found on the turned page.
+  "$VENV_PY" -c 'import sys; from PIL import Image; Image.open(sys.argv[1]).rotate(-90, expand=True).save(sys.argv[2], quality=92)' \
+    "$WORK/fronts/000.jpg" "$WORK/fronts/000_sideways.jpg"
   # Row 2 of the manifest is a US licence (000.jpg), row 3 an EU one (001.jpg).
-  for row in 2:viz_aamva 3:viz_eu_dl; do
-    line="$(sed -n "${row%%:*}p" "$WORK/fronts/manifest.csv")"
-    FRONT="$WORK/fronts/$(cut -d, -f1 <<<"$line")"; SELFIE="$SHARED/lfw/dev/$(cut -d, -f4 <<<"$line")"
-    expect "verify a ${row#*:} licence front with the holder's selfie" 200 '"verified":true' "${H[@]}" \
-      -F "documentImage=@$FRONT" -F "faceImage=@$SELFIE" -F documentType=drivers_license \
+  for case in 2:viz_aamva: 3:viz_eu_dl: 2:viz_aamva:_sideways; do
+    IFS=: read -r row source variant <<<"$case"
+    line="$(sed -n "${row}p" "$WORK/fronts/manifest.csv")"
+    image="$(cut -d, -f1 <<<"$line")"
+    FRONT="$WORK/fronts/${image%.jpg}$variant.jpg"; SELFIE="$SHARED/lfw/dev/$(cut -d, -f4 <<<"$line")"
+    expect "verify a $source licence front${variant:+ photographed sideways} with the holder's selfie" 200 \
+      '"verified":true' "${H[@]}" -F "documentImage=@$FRONT" -F "faceImage=@$SELFIE" -F documentType=drivers_license \
       "$BASE/v1/identity/verify"
-    if grep -q "\"source\":\"${row#*:}\"" "$WORK/body"; then
-      PASS=$((PASS + 1)); echo "ok   the licence was read from its visual zone (${row#*:})"
+    if grep -q "\"source\":\"$source\"" "$WORK/body"; then
+      PASS=$((PASS + 1)); echo "ok   the licence was read from its visual zone ($source$variant)"
     else
       FAIL=$((FAIL + 1)); echo "FAIL licence front source: $(head -c 400 "$WORK/body")"
     fi
   done
-  # The US licence photographed sideways (a quarter turn clockwise, no EXIF orientation): its
-  # text is read in its upright turn and its portrait found on the turned page.
-  "$VENV_PY" -c 'import sys; from PIL import Image; Image.open(sys.argv[1]).rotate(-90, expand=True).save(sys.argv[2], quality=92)' \
-    "$WORK/fronts/000.jpg" "$WORK/fronts/000_sideways.jpg"
-  SELFIE="$SHARED/lfw/dev/$(sed -n 2p "$WORK/fronts/manifest.csv" | cut -d, -f4)"
-  expect "verify a US licence front photographed sideways" 200 '"source":"viz_aamva"' "${H[@]}" \
-    -F "documentImage=@$WORK/fronts/000_sideways.jpg" -F "faceImage=@$SELFIE" -F documentType=drivers_license \
-    "$BASE/v1/identity/verify"
-  if grep -q '"verified":true' "$WORK/body"; then
-    PASS=$((PASS + 1)); echo "ok   the sideways front verified with the holder's selfie"
-  else
-    FAIL=$((FAIL + 1)); echo "FAIL sideways front: $(head -c 400 "$WORK/body")"
-  fi
 else
   echo "SKIP: licence front verify (needs ../shared/data/lfw and the models venv from make models)"
 fi
