@@ -773,7 +773,6 @@ fn line_below(lines: &[TextLine], segs: &[Vec<Segment>], li: usize, x: f32, used
         .map(|(j, _)| j)
 }
 
-/// `b` continues `a` (an address line): no more than one line height of gap.
 /// An address's value followed by up to two more lines right below `from` (city, state, ZIP).
 fn address_lines_below(
     lines: &[TextLine],
@@ -812,6 +811,7 @@ fn glued_field_8(text: &str) -> Option<String> {
     .then(|| format!("{house} {street}"))
 }
 
+/// `b` continues `a` (an address line): no more than one line height of gap.
 fn close_below(a: &TextLine, b: &TextLine) -> bool {
     b.top - a.bottom <= (a.bottom - a.top)
 }

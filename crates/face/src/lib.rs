@@ -526,7 +526,6 @@ impl FaceEngine {
     }
 }
 
-/// `f` moved by (dx, dy): maps a face found in a crop or padded copy back to the original image.
 /// Detector score from which a portrait found on the page as it is is taken to be upright. On the
 /// 23 MRZ dev documents with a portrait, upright portraits scored 0.915 to 0.939, the same pages
 /// turned upside down 0.67 to 0.894 (or no face): below this, the turned pages are searched too.
@@ -561,6 +560,7 @@ fn unturn_face(mut f: Face, turns: usize, w: u32, h: u32) -> Face {
     f
 }
 
+/// `f` moved by (dx, dy): maps a face found in a crop or padded copy back to the original image.
 pub(crate) fn shift_face(mut f: Face, dx: f32, dy: f32) -> Face {
     f.bbox.x += dx;
     f.bbox.y += dy;

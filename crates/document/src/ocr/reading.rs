@@ -383,7 +383,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn mrz_crops_are_capped_but_keep_two_ctc_steps_per_filler() {
+    fn mrz_crops_are_capped_and_card_crops_are_not() {
         let page = RgbImage::new(1600, 1200);
         let long_row = RotRect { cx: 800.0, cy: 1000.0, len: 1500.0, h: 60.0, angle: 0.0 };
         // 48 * 1500 / 60 = 1200 columns: squeezed to the cap for the MRZ, kept for the visual zone.
