@@ -713,64 +713,56 @@ fn free_text(segs: &[Segment]) -> String {
     }
 }
 
+/// The unused lines other than `li` that hold only free text and that `near` accepts, given
+/// `li`'s line and its height (the measure of every distance below).
+fn free_lines_near<'a>(
+    lines: &'a [TextLine],
+    segs: &'a [Vec<Segment>],
+    li: usize,
+    used: &'a [bool],
+    near: impl Fn(&TextLine, &TextLine, f32) -> bool + 'a,
+) -> impl Iterator<Item = (usize, &'a TextLine)> + 'a {
+    let l = &lines[li];
+    let height = (l.bottom - l.top).max(1e-3);
+    lines.iter().enumerate().filter(move |&(j, other)| {
+        j != li && !used[j] && near(l, other, height) && !free_text(&segs[j]).is_empty()
+    })
+}
+
 /// The free-text line right above `li` (no more than one line height of gap, starting within two
 /// line heights of it).
 fn line_above(lines: &[TextLine], segs: &[Vec<Segment>], li: usize, used: &[bool]) -> Option<usize> {
-    let l = &lines[li];
-    let height = (l.bottom - l.top).max(1e-3);
-    lines
-        .iter()
-        .enumerate()
-        .filter(|&(j, a)| {
-            j != li
-                && !used[j]
-                && a.bottom <= l.top + 0.5 * height
-                && l.top - a.bottom <= height
-                && (a.left - l.left).abs() <= 2.0 * height
-                && !free_text(&segs[j]).is_empty()
-        })
-        .max_by(|(_, a), (_, b)| a.top.total_cmp(&b.top))
-        .map(|(j, _)| j)
+    free_lines_near(lines, segs, li, used, |l, a, height| {
+        a.bottom <= l.top + 0.5 * height
+            && l.top - a.bottom <= height
+            && (a.left - l.left).abs() <= 2.0 * height
+    })
+    .max_by(|(_, a), (_, b)| a.top.total_cmp(&b.top))
+    .map(|(j, _)| j)
 }
 
 /// The nearest unused free-text line to the right of `li` on the same row (half its height or more
 /// overlapping), within four line heights.
 fn line_right(lines: &[TextLine], segs: &[Vec<Segment>], li: usize, used: &[bool]) -> Option<usize> {
-    let l = &lines[li];
-    let height = (l.bottom - l.top).max(1e-3);
-    lines
-        .iter()
-        .enumerate()
-        .filter(|&(j, b)| {
-            let overlap = l.bottom.min(b.bottom) - l.top.max(b.top);
-            j != li
-                && !used[j]
-                && overlap >= 0.5 * height.min(b.bottom - b.top)
-                && b.left >= l.right - 0.5 * height
-                && b.left <= l.right + 4.0 * height
-                && !free_text(&segs[j]).is_empty()
-        })
-        .min_by(|(_, a), (_, b)| a.left.total_cmp(&b.left))
-        .map(|(j, _)| j)
+    free_lines_near(lines, segs, li, used, |l, b, height| {
+        let overlap = l.bottom.min(b.bottom) - l.top.max(b.top);
+        overlap >= 0.5 * height.min(b.bottom - b.top)
+            && b.left >= l.right - 0.5 * height
+            && b.left <= l.right + 4.0 * height
+    })
+    .min_by(|(_, a), (_, b)| a.left.total_cmp(&b.left))
+    .map(|(j, _)| j)
 }
 
 /// The nearest unused line below `li` that starts near `x` (the column) and holds only free text.
 fn line_below(lines: &[TextLine], segs: &[Vec<Segment>], li: usize, x: f32, used: &[bool]) -> Option<usize> {
-    let l = &lines[li];
-    let height = (l.bottom - l.top).max(1e-3);
-    lines
-        .iter()
-        .enumerate()
-        .filter(|&(j, b)| {
-            j != li
-                && !used[j]
-                && b.top >= l.top + 0.5 * height
-                && b.top <= l.bottom + 2.5 * height
-                && (b.left - x).abs() <= 2.0 * height
-                && !free_text(&segs[j]).is_empty()
-        })
-        .min_by(|(_, a), (_, b)| a.top.total_cmp(&b.top))
-        .map(|(j, _)| j)
+    free_lines_near(lines, segs, li, used, |l, b, height| {
+        b.top >= l.top + 0.5 * height
+            && b.top <= l.bottom + 2.5 * height
+            && (b.left - x).abs() <= 2.0 * height
+    })
+    .min_by(|(_, a), (_, b)| a.top.total_cmp(&b.top))
+    .map(|(j, _)| j)
 }
 
 /// An address's value followed by up to two more lines right below `from` (city, state, ZIP).
