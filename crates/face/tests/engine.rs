@@ -146,6 +146,41 @@ fn portrait_of_a_document_photographed_sideways_or_upside_down_is_found_and_matc
     }
 }
 
+/// The figures behind `find_portrait`'s upright score (0.905): on the real MRZ dev documents, every
+/// portrait found the right way up scores above it and the same page upside down below it (when
+/// the detector finds a face there at all), and the search on the upside-down page still returns
+/// the confident face. Prints the ranges.
+#[test]
+fn portraits_score_higher_upright_than_upside_down_on_the_dev_documents() {
+    let Some((engine, data)) = setup() else { return };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(data.join("mrz_docs/dev"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| matches!(p.extension().and_then(|x| x.to_str()), Some("jpg" | "png")))
+        .collect();
+    files.sort();
+    let (mut upright_min, mut upside_down_max, mut pages) = (f32::MAX, f32::MIN, 0);
+    for path in &files {
+        let page = eval::load_oriented_rgb(path).unwrap();
+        let Some(upright) = engine.detect(&page).unwrap().first().map(|f| f.score) else { continue };
+        let turned = image::imageops::rotate180(&page);
+        if let Some(down) = engine.detect(&turned).unwrap().first().map(|f| f.score) {
+            upside_down_max = upside_down_max.max(down);
+        }
+        let found = engine.find_portrait(&turned).unwrap().expect("portrait found upside down");
+        assert!(found.score >= 0.905, "{}: {}", path.display(), found.score);
+        upright_min = upright_min.min(upright);
+        pages += 1;
+    }
+    eprintln!(
+        "{pages} pages with a portrait: upright from {upright_min:.3}, upside down up to {upside_down_max:.3}"
+    );
+    assert!(
+        pages >= 20 && upright_min >= 0.905 && upside_down_max < 0.905,
+        "{upright_min} {upside_down_max}"
+    );
+}
+
 #[test]
 fn small_portrait_on_large_phone_photo_is_found() {
     let Some((engine, data)) = setup() else { return };
