@@ -273,7 +273,7 @@ fn segments(text: &str) -> Vec<Segment> {
             let long = n >= 2 || ws[i].bare.chars().count() >= 6;
             let mid_line_ok =
                 short || long || after_slash || ws[i].dotted || ws.get(i + n - 1).is_some_and(|w| w.dotted);
-            if at_start || mid_line_ok {
+            if (at_start || mid_line_ok) && !ends_street(&ws, i, n) {
                 let next = skip_chained_labels(&ws, &folded, i + n);
                 markers.push((i, next, key, false));
                 i = next;
@@ -306,6 +306,16 @@ fn segments(text: &str) -> Vec<Segment> {
         out.push(Segment { key: Some(key), value: text_of(value_start, end.max(value_start)), numbered, at });
     }
     out
+}
+
+/// The label at word `i` (`n` words) ends the line right after a house number and street words
+/// (`8123 STREET ADDRESS`, a placeholder street): a word of the street, not a second column's label.
+fn ends_street(ws: &[Word], i: usize, n: usize) -> bool {
+    let is_house = |w: &Word| (1..=6).contains(&w.bare.len()) && w.bare.chars().all(|c| c.is_ascii_digit());
+    let is_word = |w: &Word| !w.dotted && w.bare.chars().all(char::is_alphabetic) && !w.bare.is_empty();
+    i + n == ws.len()
+        && !ws[i..].iter().any(|w| w.dotted)
+        && ws[..i].iter().rposition(is_house).is_some_and(|h| h + 1 < i && ws[h + 1..i].iter().all(is_word))
 }
 
 /// A line of a machine-readable zone: fillers in it.

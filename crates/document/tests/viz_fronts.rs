@@ -202,13 +202,14 @@ fn specimen(file: &str) -> (Front, image::RgbImage) {
 #[test]
 fn specimen_us_licence_fronts_are_read() {
     let Some(engine) = engine() else { return };
-    // Washington (AAMVA numbering, numbers glued to labels): everything but the address, which
-    // OCR reads with field 8 glued to the house number of a street printed `STREET ADDRESS` (its
-    // last word taken for a label).
+    // Washington (AAMVA numbering, numbers glued to labels): every field, the address too, which
+    // OCR reads with field 8 glued to the house number of a street printed `STREET ADDRESS`.
     let (front, img) = specimen("us_wa.jpg");
     let scan = engine.scan(&img, RequestedType::DriversLicense, today()).unwrap();
     assert_eq!(scan.source, Some("viz_aamva"));
     assert_eq!(wrong_fields(&front, &scan), Vec::<String>::new());
+    let address = scan.fields.address.as_deref().unwrap_or_default();
+    assert!(viz_same(front.get("address"), address), "{address}");
     assert_eq!(scan.fields.issuing_country.as_deref(), Some("USA"));
     // It expired in 2020: read, and reported as expired.
     assert!(scan.reasons.contains(&"expired") && !scan.checks_passed());

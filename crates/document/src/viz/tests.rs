@@ -311,6 +311,20 @@ fn field_8_glued_to_the_house_number_is_still_the_address() {
     lines[8] = line("8 8123 MAIN STREET", 0.35, 0.44);
     let read = parse(&lines, RequestedType::Auto, today()).unwrap();
     assert_eq!(read.fields.address.as_deref(), Some("8123 MAIN STREET, HARRISBURG, PA 17101-0000"));
+    // Washington's placeholder street ends with a label's word: still the street, read apart or glued.
+    for (printed, address) in [
+        ("8123 STREET ADDRESS", "123 STREET ADDRESS, HARRISBURG, PA 17101-0000"),
+        ("8 123 STREET ADDRESS", "123 STREET ADDRESS, HARRISBURG, PA 17101-0000"),
+    ] {
+        lines[8] = line(printed, 0.35, 0.44);
+        let read = parse(&lines, RequestedType::Auto, today()).unwrap();
+        assert_eq!(read.fields.address.as_deref(), Some(address), "{printed}");
+    }
+    // A label after a street with a value of its own, or a dotted one, is still a label.
+    let segs = segments("123 MAIN STREET ADDRESS: 5 OAK ST");
+    assert!(segs.iter().any(|s| s.key == Some(Key::Address)), "{segs:?}");
+    let segs = segments("123 MAIN STREET ADDRESS:");
+    assert!(segs.iter().any(|s| s.key == Some(Key::Address)), "{segs:?}");
     assert_eq!(glued_field_8("8123 STREET ADDRESS").as_deref(), Some("123 STREET ADDRESS"));
     for not_glued in ["8 MAIN STREET", "8123", "81234567 ST", "9123 MAIN ST", "8123 12 ST"] {
         assert_eq!(glued_field_8(not_glued), None, "{not_glued}");
