@@ -548,6 +548,36 @@ fn parse_as(
         values.push((Key::Address, value, p));
     }
 
+    // No name label or number at all (West Virginia's invented design): the name is a free line
+    // of two to four words right above an address that ends with a state's code and a ZIP code
+    // (`CHRIS SMITH` over `MAIN STREET, CHARLESTON,` and `WV 25301`).
+    if layout == VizLayout::Aamva
+        && !values.iter().any(|(k, _, _)| matches!(k, Key::Surname | Key::GivenNames))
+        && let Some((li, address, p)) = (0..lines.len()).find_map(|li| {
+            let mut used = used_below.clone();
+            used[li] = true;
+            let name = free_text(&segs[li]);
+            let (address, p) = address_lines_below(lines, &segs, li, String::new(), 1.0, &mut used);
+            (is_unlabelled_name(&name) && ends_with_state_and_zip(&address)).then_some((li, address, p))
+        })
+    {
+        let name = free_text(&segs[li]);
+        // `SMITH, CHRIS` names the family first; `CHRIS SMITH` last.
+        let (surname, given) = match name.split_once(',') {
+            Some((surname, given)) => (clean_name(surname), clean_name(given)),
+            None => {
+                let name = clean_name(&name);
+                name.rsplit_once(' ').map(|(g, s)| (s.to_string(), g.to_string())).unwrap_or_default()
+            }
+        };
+        let p_name = lines[li].confidence;
+        values.push((Key::Surname, surname, p_name));
+        values.push((Key::GivenNames, given, p_name));
+        if !values.iter().any(|(k, _, _)| *k == Key::Address) {
+            values.push((Key::Address, address, p.min(1.0)));
+        }
+    }
+
     let jurisdiction = match layout {
         VizLayout::Aamva => state,
         _ => eu_mrz
@@ -811,6 +841,32 @@ fn glued_field_8(text: &str) -> Option<String> {
             .next()
             .is_some_and(|w| w.len() >= 2 && w.chars().all(char::is_alphabetic)))
     .then(|| format!("{house} {street}"))
+}
+
+/// Two to four words of letters (a name printed without a label), none a state's name or a title.
+fn is_unlabelled_name(text: &str) -> bool {
+    let folded = fold(text);
+    let ws: Vec<&str> = folded.split_whitespace().collect();
+    let padded = format!(" {} ", ws.join(" "));
+    (2..=4).contains(&ws.len())
+        && ws.iter().all(|w| {
+            w.trim_end_matches([',', '.']).chars().all(|c| c.is_alphabetic() || c == '-' || c == '\'')
+                && w.chars().any(char::is_alphabetic)
+        })
+        && !US_STATES.iter().any(|(name, _)| padded.contains(&format!(" {name} ")))
+        && !US_TITLES.iter().any(|t| padded.contains(&format!(" {t} ")))
+}
+
+/// An address's last words: a state's postal code and a ZIP code (`WV 25301`, `CA 95818-1234`).
+fn ends_with_state_and_zip(address: &str) -> bool {
+    let folded = fold(address);
+    let ws: Vec<&str> = folded.split_whitespace().collect();
+    let [.., code, zip] = ws[..] else { return false };
+    let code = code.trim_start_matches(',');
+    US_STATES.iter().any(|(_, c)| *c == code)
+        && (5..=10).contains(&zip.len())
+        && zip.chars().all(|c| c.is_ascii_digit() || c == '-')
+        && zip.chars().take(5).all(|c| c.is_ascii_digit())
 }
 
 /// `b` continues `a` (an address line): no more than one line height of gap.

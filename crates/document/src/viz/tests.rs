@@ -496,3 +496,57 @@ fn labels_in_their_own_boxes_take_the_value_on_their_right() {
     assert_eq!(f.middle_name.as_deref(), Some("LYNN"));
     assert_eq!(f.last_name.as_deref(), Some("SAMPLE"), "the line right above field 2");
 }
+
+#[test]
+fn a_name_without_a_label_is_the_line_above_an_address_ending_with_a_state_and_zip() {
+    // As OCR reads the West Virginia specimen: no field numbers, no name label, the name given
+    // name first in large type over an unlabelled two-line address.
+    let row = |text: &str, left: f32, top: f32, right: f32, bottom: f32| TextLine {
+        text: text.to_string(),
+        confidence: 0.98,
+        left,
+        top,
+        right,
+        bottom,
+    };
+    let mut lines = vec![
+        row("WEST VIRGINIA", 0.14, 0.07, 0.48, 0.14),
+        row("Driver's License", 0.70, 0.10, 0.99, 0.17),
+        row("CHRIS SMITH", 0.34, 0.22, 0.67, 0.31),
+        row("Main Street, Charleston,", 0.34, 0.32, 0.74, 0.39),
+        row("WV 25301", 0.34, 0.39, 0.52, 0.45),
+        row("LIC #:", 0.34, 0.58, 0.42, 0.63),
+        row("034568", 0.43, 0.57, 0.56, 0.63),
+        row("DOB:", 0.34, 0.64, 0.41, 0.70),
+        row("03/23/1988", 0.43, 0.64, 0.62, 0.70),
+        row("ORGAN DONOR", 0.73, 0.89, 0.89, 0.93),
+    ];
+    let read = parse(&lines, RequestedType::DriversLicense, today()).unwrap();
+    let f = &read.fields;
+    assert_eq!(f.last_name.as_deref(), Some("SMITH"));
+    assert_eq!(f.first_name.as_deref(), Some("CHRIS"));
+    assert_eq!(f.address.as_deref(), Some("Main Street, Charleston,, WV 25301"));
+    assert_eq!(f.date_of_birth, date(1988, 3, 23));
+    // Family name first when a comma follows it.
+    lines[2].text = "SMITH, CHRIS ALLEN".into();
+    let f = parse(&lines, RequestedType::DriversLicense, today()).unwrap().fields;
+    assert_eq!(
+        (f.last_name.as_deref(), f.first_name.as_deref(), f.middle_name.as_deref()),
+        (Some("SMITH"), Some("CHRIS"), Some("ALLEN"))
+    );
+    // Without a state and ZIP code to end the lines below, two words are not taken for a name.
+    lines[4].text = "456789".into();
+    let f = parse(&lines, RequestedType::DriversLicense, today()).unwrap().fields;
+    assert_eq!((f.last_name, f.first_name, f.address), (None, None, None));
+    // A labelled name wins: the free lines stay free.
+    let f = parse(&us_front(), RequestedType::Auto, today()).unwrap().fields;
+    assert_eq!(f.last_name.as_deref(), Some("SAMPLE"));
+    assert!(is_unlabelled_name("JEAN-PAUL O'BRIEN"));
+    for not_a_name in ["WEST VIRGINIA", "DRIVER LICENSE", "123 MAIN ST", "SMITH", "A B C D E"] {
+        assert!(!is_unlabelled_name(not_a_name), "{not_a_name}");
+    }
+    assert!(ends_with_state_and_zip("123 MAIN ST, HELENA, MT 59601-1234"));
+    for not_zip in ["HELENA MT", "HELENA, XX 59601", "MT 5960", "MT 59601-12345"] {
+        assert!(!ends_with_state_and_zip(not_zip), "{not_zip}");
+    }
+}
