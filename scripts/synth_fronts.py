@@ -40,6 +40,12 @@ US_STATES = {  # state: (header, licence number shape: A letter, 9 digit), towns
     "CO": ("COLORADO", "999999999", "DENVER"),
     "NJ": ("NEW JERSEY", "A99999999999999", "TRENTON"),
 }
+CA_PROVINCES = {  # province: (header, licence number shape, town); only with --layouts ca
+    "AB": ("ALBERTA", "999999999", "EDMONTON"),
+    "BC": ("BRITISH COLUMBIA", "9999999", "VICTORIA"),
+    "ON": ("ONTARIO", "A99999999999999", "TORONTO"),
+    "QC": ("QUÉBEC", "A999999999999", "QUÉBEC"),
+}
 EU = {  # alpha-3: (flag sign, header, licence title, town)
     "FRA": ("F", "RÉPUBLIQUE FRANÇAISE", "PERMIS DE CONDUIRE", "PARIS"),
     "DEU": ("D", "BUNDESREPUBLIK DEUTSCHLAND", "FÜHRERSCHEIN", "BERLIN"),
@@ -109,16 +115,30 @@ def paste_portrait(card, face_path, box):
 
 
 def us_front(rng, p, state, face_path):
-    header, shape, town = US_STATES[state]
+    """A US front, or a Canadian one (same AAMVA numbering; `LICENCE`, a bilingual title, dates
+    year first, a postal code) for a province."""
+    canadian = state in CA_PROVINCES
+    header, shape, town = CA_PROVINCES[state] if canadian else US_STATES[state]
     card = Image.new("RGB", (CARD_W, CARD_H), (222, 232, 240))
     d = ImageDraw.Draw(card)
     d.rectangle((0, 0, CARD_W, 78), fill=(30, 70, 140))
-    d.text((28, 14), header, font=font(44), fill=(255, 255, 255))
-    d.text((600, 22), "DRIVER LICENSE", font=font(34), fill=(255, 255, 255))
-    d.text((900, 96), "USA", font=font(26), fill=(30, 30, 30))
+    d.text((28, 14), printable(header), font=font(44), fill=(255, 255, 255))
+    if canadian:
+        d.text((600, 6), "DRIVER'S LICENCE", font=font(30), fill=(255, 255, 255))
+        d.text((600, 42), "PERMIS DE CONDUIRE", font=font(26), fill=(255, 255, 255))
+        d.text((860, 96), "CANADA", font=font(26), fill=(30, 30, 30))
+    else:
+        d.text((600, 22), "DRIVER LICENSE", font=font(34), fill=(255, 255, 255))
+        d.text((900, 96), "USA", font=font(26), fill=(30, 30, 30))
     paste_portrait(card, face_path, (28, 120, 288, 454))
     number = shape_to_number(rng, shape)
-    fmt = lambda x: x.strftime("%m/%d/%Y")  # noqa: E731
+    fmt = (lambda x: x.strftime("%Y/%m/%d")) if canadian else (lambda x: x.strftime("%m/%d/%Y"))  # noqa: E731
+    if canadian:  # A1A 1A1
+        letter = lambda: str(rng.choice(list("ABCEGHJKLMNPRSTVXY")))  # noqa: E731
+        digit = lambda: str(rng.integers(0, 10))  # noqa: E731
+        code = f"{letter()}{digit()}{letter()} {digit()}{letter()}{digit()}"
+    else:
+        code = str(int(rng.integers(10000, 99999)))
     given = p["given_names"]
     x, f, ink = 320, font(28), (20, 20, 20)
     rows = [
@@ -128,7 +148,7 @@ def us_front(rng, p, state, face_path):
         (275, f"1 {p['surname']}"),
         (315, f"2 {given}"),
         (365, f"8 {p['address']}"),
-        (402, f"{town}, {state} {int(rng.integers(10000, 99999))}"),
+        (402, f"{town}, {state} {code}"),
         (455, f"4a ISS {fmt(p['issue_date'])}"),
         (505, f"15 SEX {p['sex']}   16 HGT 5'-{int(rng.integers(0, 12)):02d}\"   18 EYES BRO"),
         (555, "9 CLASS C    12 RSTR NONE"),
@@ -255,12 +275,17 @@ def main():
     ap.add_argument("--seed", type=int, default=20261203)
     ap.add_argument("--clean", action="store_true", help="no photographic damage (the card as printed)")
     ap.add_argument("--today", default="2026-12-03", help="dates are made relative to this day")
+    ap.add_argument("--layouts", default="us,eu,id",
+                    help="layouts in turn, of us, eu, id and ca (Canadian licences; not in the default set, "
+                         "so that the seeded dev set stays as it was)")
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
     today = dt.date.fromisoformat(args.today)
     os.makedirs(args.out, exist_ok=True)
     people = people_with_two_photos(args.lfw)
-    makers = [("us", sorted(US_STATES), us_front), ("eu", sorted(EU), eu_front), ("id", sorted(ID_CARDS), id_front)]
+    all_makers = {"us": (sorted(US_STATES), us_front), "eu": (sorted(EU), eu_front),
+                  "id": (sorted(ID_CARDS), id_front), "ca": (sorted(CA_PROVINCES), us_front)}
+    makers = [(kind, *all_makers[kind]) for kind in args.layouts.split(",")]
     rows = []
     for i in range(args.count):
         kind, places, make = makers[i % len(makers)]

@@ -25,8 +25,8 @@ use crate::eu_dl_mrz::{self, EuDlMrz};
 use crate::field_confidence::{DocumentField, FieldConfidence};
 use crate::{Check, DocumentFields, mrz};
 use tables::{
-    AAMVA_NUMBER_SHAPES, EU_SIGNS, EU_TITLES, ID_TITLES, LABELS, NUMBERS, SHORT_LABELS, STATE_HEADERS,
-    US_STATES, US_TITLES,
+    AAMVA_NUMBER_SHAPES, CA_PROVINCES, EU_SIGNS, EU_TITLES, ID_TITLES, LABELS, NATIONALITY_WORDS, NUMBERS,
+    SHORT_LABELS, STATE_HEADERS, US_STATES, US_TITLES,
 };
 
 mod tables;
@@ -349,6 +349,15 @@ fn unglue(word: &str) -> String {
         return format!("{}: {}", unglue(head), unglue(tail));
     }
     let chars: Vec<char> = word.chars().collect();
+    // `DLN6840236`, `DOB1961/02/22`: a label of three letters or more glued to its value.
+    if chars.first().is_some_and(|c| !c.is_ascii_digit())
+        && let Some(label_len) = short_label_prefix(word).filter(|&n| n >= 3)
+        && chars.get(label_len).is_some_and(|c| c.is_ascii_digit())
+    {
+        let (label, value): (String, String) =
+            (chars[..label_len].iter().collect(), chars[label_len..].iter().collect());
+        return format!("{label} {value}");
+    }
     let Some(number_len) = field_number_prefix(&chars) else { return word.to_string() };
     let rest: String = chars[number_len..].iter().collect();
     let head: String = chars[..number_len].iter().collect();
@@ -362,6 +371,14 @@ fn unglue(word: &str) -> String {
     // `4b31.12.2013`: a lettered number runs straight into its value.
     if head.chars().last().is_some_and(|c| c.is_ascii_alphabetic())
         && rest.starts_with(|c: char| c.is_ascii_digit())
+    {
+        return format!("{head} {rest}");
+    }
+    // `1ANDERSON`: a name's number glued to the name (three letters or more, so `1ST` stays).
+    if matches!(head.as_str(), "1" | "2")
+        && rest.chars().count() >= 3
+        && rest.chars().all(char::is_alphabetic)
+        && short_label_prefix(&rest).is_none()
     {
         return format!("{head} {rest}");
     }
@@ -635,7 +652,7 @@ fn parse_as(
                 put(DocumentField::DocumentNumber, *p, &mut confidence);
             }
             Key::Address => {
-                fields.address = Some(value.clone());
+                fields.address = Some(postal_code_fixed(value));
                 put(DocumentField::Address, *p, &mut confidence);
             }
             Key::Sex => {
@@ -645,7 +662,7 @@ fn parse_as(
                 }
             }
             Key::Nationality => {
-                fields.nationality = Some(first_token(value));
+                fields.nationality = Some(nationality(value));
                 put(DocumentField::Nationality, *p, &mut confidence);
             }
             Key::Categories => categories = Some(value.clone()),
@@ -705,8 +722,8 @@ fn resolve(key: Key, layout: VizLayout) -> Key {
     }
 }
 
-/// The US state named on the card, the header's first (an address may name another state's
-/// town); the longest name wins (`WEST VIRGINIA` over `VIRGINIA`).
+/// The US state or Canadian province named on the card, the header's first (an address may name
+/// another state's town); the longest name wins (`WEST VIRGINIA` over `VIRGINIA`).
 fn us_state(lines: &[TextLine], folded: &[String]) -> Option<String> {
     let find = |header_only: bool| {
         let text = format!(
@@ -721,6 +738,7 @@ fn us_state(lines: &[TextLine], folded: &[String]) -> Option<String> {
         );
         US_STATES
             .iter()
+            .chain(CA_PROVINCES)
             .filter(|(name, _)| text.contains(&format!(" {name} ")))
             .max_by_key(|(name, _)| name.len())
             .map(|(_, code)| code.to_string())
@@ -729,7 +747,8 @@ fn us_state(lines: &[TextLine], folded: &[String]) -> Option<String> {
 }
 
 fn state_country(state: Option<&str>) -> Option<String> {
-    state.map(|_| "USA".to_string())
+    let canadian = |code: &str| CA_PROVINCES.iter().any(|(_, c)| *c == code);
+    state.map(|code| if canadian(code) { "CAN" } else { "USA" }.to_string())
 }
 
 fn sign_to_alpha3(sign: &str) -> Option<&'static str> {
@@ -830,7 +849,14 @@ fn address_lines_below(
 /// `8123 STREET ADDRESS` → `123 STREET ADDRESS`: field 8's number glued to a house number (at
 /// least one digit left) followed by a word of letters.
 fn glued_field_8(text: &str) -> Option<String> {
-    let (number, street) = text.trim().split_once(' ')?;
+    let text = text.trim();
+    // `839CALLE MAYOR`: the street's first word glued to the number too.
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, street) = if text[digits..].starts_with(char::is_alphabetic) {
+        text.split_at(digits)
+    } else {
+        text.split_once(' ')?
+    };
     let house = number.strip_prefix('8')?;
     let street = street.trim();
     (!house.is_empty()
@@ -857,16 +883,68 @@ fn is_unlabelled_name(text: &str) -> bool {
         && !US_TITLES.iter().any(|t| padded.contains(&format!(" {t} ")))
 }
 
-/// An address's last words: a state's postal code and a ZIP code (`WV 25301`, `CA 95818-1234`).
+/// An address's last words: a state's code and a ZIP code (`WV 25301`, `CA 95818-1234`), or a
+/// province's and a Canadian postal code (`ON M5V 2T6`).
 fn ends_with_state_and_zip(address: &str) -> bool {
     let folded = fold(address);
-    let ws: Vec<&str> = folded.split_whitespace().collect();
-    let [.., code, zip] = ws[..] else { return false };
-    let code = code.trim_start_matches(',');
-    US_STATES.iter().any(|(_, c)| *c == code)
-        && (5..=10).contains(&zip.len())
-        && zip.chars().all(|c| c.is_ascii_digit() || c == '-')
-        && zip.chars().take(5).all(|c| c.is_ascii_digit())
+    let ws: Vec<&str> = folded.split_whitespace().map(|w| w.trim_matches(',')).collect();
+    let is_zip = |zip: &str| {
+        (5..=10).contains(&zip.len())
+            && zip.chars().all(|c| c.is_ascii_digit() || c == '-')
+            && zip.chars().take(5).all(|c| c.is_ascii_digit())
+    };
+    // A1A 1A1: letter, digit, letter, digit, letter, digit.
+    let is_postal = |code: &str| {
+        code.len() == 6
+            && code
+                .chars()
+                .enumerate()
+                .all(|(i, c)| if i % 2 == 0 { c.is_ascii_uppercase() } else { c.is_ascii_digit() })
+    };
+    match ws[..] {
+        [.., code, a, b] if CA_PROVINCES.iter().any(|(_, c)| *c == code) && is_postal(&format!("{a}{b}")) => {
+            true
+        }
+        [.., code, postal] if CA_PROVINCES.iter().any(|(_, c)| *c == code) => is_postal(postal),
+        [.., code, zip] => US_STATES.iter().any(|(_, c)| *c == code) && is_zip(zip),
+        _ => false,
+    }
+}
+
+/// A Canadian postal code at the end of an address with OCR's O/0-style confusions undone: its
+/// shape (A1A 1A1) says which characters are letters and which digits. Anything else unchanged.
+fn postal_code_fixed(address: &str) -> String {
+    let Some((head, last)) = address.trim_end().rsplit_once(' ') else { return address.to_string() };
+    let Some((before, first)) = head.rsplit_once(' ') else { return address.to_string() };
+    let province = before.split_whitespace().last().map(|w| fold(w.trim_matches(',')));
+    if first.chars().count() != 3
+        || last.chars().count() != 3
+        || !province.is_some_and(|p| CA_PROVINCES.iter().any(|(_, c)| *c == p))
+    {
+        return address.to_string();
+    }
+    let fixed: String = first
+        .chars()
+        .chain(last.chars())
+        .enumerate()
+        .map(|(i, c)| match (i % 2 == 0, c) {
+            (true, '0') => 'O',
+            (true, '1') => 'I',
+            (true, '5') => 'S',
+            (true, '8') => 'B',
+            (false, 'O') => '0',
+            (false, 'I' | 'L') => '1',
+            (false, 'S') => '5',
+            (false, 'B') => '8',
+            (false, 'Z') => '2',
+            (_, c) => c,
+        })
+        .collect();
+    let shaped = fixed
+        .chars()
+        .enumerate()
+        .all(|(i, c)| if i % 2 == 0 { c.is_ascii_uppercase() } else { c.is_ascii_digit() });
+    if shaped { format!("{before} {} {}", &fixed[..3], &fixed[3..]) } else { address.to_string() }
 }
 
 /// `b` continues `a` (an address line): no more than one line height of gap.
@@ -894,6 +972,18 @@ fn first_token(value: &str) -> String {
         }))
         .collect();
     groups.concat().chars().filter(|c| c.is_ascii_alphanumeric()).collect()
+}
+
+/// A nationality as the MRZ gives it, ISO 3166 alpha-3: the adjective some cards print
+/// (`Française`, `DEUTSCH`) as its code, anything else as its first word.
+fn nationality(value: &str) -> String {
+    let folded = fold(value);
+    let word =
+        folded.split_whitespace().next().unwrap_or_default().trim_matches(|c: char| !c.is_alphabetic());
+    match NATIONALITY_WORDS.iter().find(|(w, _)| *w == word) {
+        Some((_, code)) => code.to_string(),
+        None => first_token(value),
+    }
 }
 
 fn sex(value: &str) -> Option<&'static str> {
@@ -1037,6 +1127,15 @@ fn date_at(chars: &[char], order: DateOrder) -> Option<PrintedDate> {
         && chars.get(i + 1).is_some_and(|c| c.is_ascii_digit());
     if chars.get(i).is_some_and(|c| c.is_ascii_digit()) || fourth_group {
         return None;
+    }
+    // Year first (`1990/03/23`, `1990-03-23`: Canada, ISO) is unambiguous in every region.
+    if groups[0].len() == 4 && groups[1].len() <= 2 && groups[2].len() <= 2 {
+        let (year, month, day): (i32, u32, u32) =
+            (groups[0].parse().ok()?, groups[1].parse().ok()?, groups[2].parse().ok()?);
+        if !(1900..=2100).contains(&year) || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+            return None;
+        }
+        return Some(PrintedDate { year, two_digit_year: false, month, day });
     }
     let (a, b, y) = (&groups[0], &groups[1], &groups[2]);
     if a.len() > 2 || b.len() > 2 || !(y.len() == 2 || y.len() == 4) {

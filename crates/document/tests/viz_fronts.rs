@@ -6,7 +6,7 @@
 use chrono::NaiveDate;
 use idverify_document::eval::{viz_same, viz_value};
 use idverify_document::{DocumentEngine, DocumentEngineConfig, DocumentScan, DocumentType, RequestedType};
-use idverify_testkit::fronts::{Front, generate, venv_python};
+use idverify_testkit::fronts::{Front, generate, generate_layouts, venv_python};
 use idverify_testkit::{models_dir, shared_data};
 
 fn today() -> NaiveDate {
@@ -103,6 +103,28 @@ fn photographed_fronts_are_read_with_few_field_errors() {
     }
     // A misread field must be rare, not absent: the figure itself is `idverify eval viz`'s.
     assert!(wrong * 10 <= listed, "{wrong} of {listed} fields wrong");
+}
+
+#[test]
+fn canadian_fronts_are_read_with_their_province_and_year_first_dates() {
+    let Some(engine) = engine() else { return };
+    // Alberta, British Columbia, Ontario and Quebec in turn, photographed.
+    let Some((_dir, fronts)) = generate_layouts(4, false, "ca") else { return };
+    for front in &fronts {
+        let img = image::open(&front.image).unwrap().to_rgb8();
+        let scan = engine.scan(&img, RequestedType::DriversLicense, today()).unwrap();
+        let name = front.image.file_name().unwrap().to_string_lossy();
+        assert_eq!(scan.source, Some("viz_aamva"), "{name}: {:?}", scan.error);
+        assert_eq!(scan.fields.issuing_country.as_deref(), Some("CAN"), "{name}");
+        assert_eq!(wrong_fields(front, &scan), Vec::<String>::new(), "{name}");
+        let address = scan.fields.address.as_deref().unwrap_or_default();
+        assert!(viz_same(front.get("address"), address), "{name}: {address}");
+        assert!(
+            scan.checks_passed(),
+            "{name}: {:?}",
+            scan.checks.iter().filter(|c| !c.passed).collect::<Vec<_>>()
+        );
+    }
 }
 
 /// Character-weighted mean probability of the lines read on a page as it is.

@@ -32,6 +32,12 @@ impl Front {
 /// (perspective, glare, blur, JPEG) unless `clean`. `None`, with a message, when LFW or the venv
 /// is absent.
 pub fn generate(count: usize, clean: bool) -> Option<(tempfile::TempDir, Vec<Front>)> {
+    generate_layouts(count, clean, "us,eu,id")
+}
+
+/// As [`generate`], with the layouts taken in turn from `layouts` (`us`, `eu`, `id`, `ca`,
+/// comma-separated).
+pub fn generate_layouts(count: usize, clean: bool, layouts: &str) -> Option<(tempfile::TempDir, Vec<Front>)> {
     let lfw = shared_data().join("lfw/dev");
     if !lfw.is_dir() {
         eprintln!("SKIP: {} not found", lfw.display());
@@ -44,7 +50,7 @@ pub fn generate(count: usize, clean: bool) -> Option<(tempfile::TempDir, Vec<Fro
     let dir = tempfile::tempdir().expect("temporary folder");
     let mut cmd = Command::new(python);
     cmd.arg(script("synth_fronts.py")).arg("--lfw").arg(&lfw).arg("--out").arg(dir.path());
-    cmd.arg("--count").arg(count.to_string());
+    cmd.arg("--count").arg(count.to_string()).arg("--layouts").arg(layouts);
     if clean {
         cmd.arg("--clean");
     }

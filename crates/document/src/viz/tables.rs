@@ -169,10 +169,14 @@ pub(super) const EU_TITLES: &[&str] = &[
     "EUROPEAN UNION",
 ];
 
+/// Titles of US and Canadian fronts (Canada spells it `LICENCE`).
 pub(super) const US_TITLES: &[&str] = &[
     "DRIVER LICENSE",
     "DRIVERS LICENSE",
     "DRIVER S LICENSE",
+    "DRIVER LICENCE",
+    "DRIVERS LICENCE",
+    "DRIVER S LICENCE",
     "IDENTIFICATION CARD",
     "LEARNER PERMIT",
     "USA",
@@ -245,6 +249,25 @@ pub(super) const US_STATES: &[(&str, &str)] = &[
     ("WYOMING", "WY"),
 ];
 
+/// Canada's provinces and territories, whose licences follow the AAMVA standard too, with their
+/// postal abbreviations (none is a US state's).
+pub(super) const CA_PROVINCES: &[(&str, &str)] = &[
+    ("ALBERTA", "AB"),
+    ("BRITISH COLUMBIA", "BC"),
+    ("MANITOBA", "MB"),
+    ("NEW BRUNSWICK", "NB"),
+    ("NOUVEAU-BRUNSWICK", "NB"),
+    ("NEWFOUNDLAND AND LABRADOR", "NL"),
+    ("NOVA SCOTIA", "NS"),
+    ("NORTHWEST TERRITORIES", "NT"),
+    ("NUNAVUT", "NU"),
+    ("ONTARIO", "ON"),
+    ("PRINCE EDWARD ISLAND", "PE"),
+    ("QUEBEC", "QC"),
+    ("SASKATCHEWAN", "SK"),
+    ("YUKON", "YT"),
+];
+
 /// The distinguishing signs printed in the EU licence flag (and the EEA's), with alpha-3 codes.
 pub(super) const EU_SIGNS: &[(&str, &str)] = &[
     ("A", "AUT"),
@@ -303,4 +326,28 @@ pub(super) const AAMVA_NUMBER_SHAPES: &[(&str, &[&str])] = &[
     ("NJ", &["A99999999999999"]),
     ("PA", &["99999999"]),
     ("TX", &["9999999", "99999999"]),
+];
+
+/// Nationalities printed as a word (folded) instead of a code, with their ISO 3166 alpha-3 code:
+/// the languages of the labels above, both genders where they differ.
+pub(super) const NATIONALITY_WORDS: &[(&str, &str)] = &[
+    ("FRANCAISE", "FRA"),
+    ("FRANCAIS", "FRA"),
+    ("DEUTSCH", "DEU"),
+    ("DEUTSCHE", "DEU"),
+    ("ESPANOLA", "ESP"),
+    ("ESPANOL", "ESP"),
+    ("ITALIANA", "ITA"),
+    ("ITALIANO", "ITA"),
+    ("BELGE", "BEL"),
+    ("LUXEMBOURGEOISE", "LUX"),
+    ("LUXEMBOURGEOIS", "LUX"),
+    ("OSTERREICH", "AUT"),
+    ("PORTUGUESA", "PRT"),
+    ("NEDERLANDSE", "NLD"),
+    ("BRITISH", "GBR"),
+    ("FRENCH", "FRA"),
+    ("GERMAN", "DEU"),
+    ("SPANISH", "ESP"),
+    ("ITALIAN", "ITA"),
 ];

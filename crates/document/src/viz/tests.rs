@@ -348,6 +348,13 @@ fn labels_of_two_columns_read_as_one_line_take_their_values_from_below_each() {
     let read = parse(&lines, RequestedType::Auto, today()).unwrap();
     assert_eq!(read.fields.nationality.as_deref(), Some("DEU"));
     assert_eq!(read.fields.date_of_birth, date(1994, 4, 3));
+    // Printed as a word, the nationality is still reported as the MRZ would give it.
+    for (printed, code) in [("DEUTSCH", "DEU"), ("Française", "FRA"), ("ESPAÑOLA", "ESP"), ("GBR", "GBR")] {
+        let mut lines = lines.clone();
+        lines[4].text = printed.into();
+        let read = parse(&lines, RequestedType::Auto, today()).unwrap();
+        assert_eq!(read.fields.nationality.as_deref(), Some(code), "{printed}");
+    }
 }
 
 #[test]
@@ -549,4 +556,59 @@ fn a_name_without_a_label_is_the_line_above_an_address_ending_with_a_state_and_z
     for not_zip in ["HELENA MT", "HELENA, XX 59601", "MT 5960", "MT 59601-12345"] {
         assert!(!ends_with_state_and_zip(not_zip), "{not_zip}");
     }
+}
+
+#[test]
+fn a_canadian_front_is_read_with_its_province_and_year_first_dates() {
+    // An Ontario-style front: AAMVA numbering, `LICENCE`, a bilingual title, dates year first.
+    let lines = vec![
+        line("ONTARIO", 0.05, 0.03),
+        line("DRIVER'S LICENCE / PERMIS DE CONDUIRE", 0.45, 0.03),
+        line("4d S1234-56789-01234", 0.35, 0.18),
+        line("1 SMITH", 0.35, 0.26),
+        line("2 JOHN ALLEN", 0.35, 0.31),
+        line("8 123 MAIN STREET", 0.35, 0.38),
+        line("TORONTO, ON M5V 2T6", 0.37, 0.43),
+        line("3 DOB/DDN 1988/03/23", 0.35, 0.52),
+        line("4a ISS/DÉL 2021/06/01", 0.35, 0.58),
+        line("4b EXP 2026-03-23", 0.65, 0.58),
+        line("15 SEX/SEXE M", 0.35, 0.66),
+    ];
+    let read = parse(&lines, RequestedType::DriversLicense, today()).unwrap();
+    assert_eq!(read.layout, VizLayout::Aamva);
+    assert_eq!(read.jurisdiction.as_deref(), Some("ON"));
+    let f = &read.fields;
+    assert_eq!(f.issuing_country.as_deref(), Some("CAN"));
+    assert_eq!((f.last_name.as_deref(), f.first_name.as_deref()), (Some("SMITH"), Some("JOHN")));
+    assert_eq!(f.date_of_birth, date(1988, 3, 23));
+    assert_eq!(f.issue_date, date(2021, 6, 1));
+    assert_eq!(f.expiration_date, date(2026, 3, 23));
+    assert_eq!(f.address.as_deref(), Some("123 MAIN STREET, TORONTO, ON M5V 2T6"));
+    assert_eq!(f.document_number.as_deref(), Some("S12345678901234"));
+    assert_eq!(f.gender.as_deref(), Some("M"));
+    // No US number shape applies to a province.
+    let (checks, _) = checks(&read, today());
+    assert_eq!(check(&checks, "document_number_format"), None);
+    assert!(ends_with_state_and_zip("TORONTO, ON M5V 2T6") && ends_with_state_and_zip("QUEBEC QC G1R4S9"));
+    assert!(!ends_with_state_and_zip("TORONTO, ON M5V") && !ends_with_state_and_zip("TORONTO, WA M5V 2T6"));
+    // OCR's letter-for-digit confusions in a postal code are undone by its shape.
+    assert_eq!(postal_code_fixed("VICTORIA, BC X0G 0SO"), "VICTORIA, BC X0G 0S0");
+    assert_eq!(postal_code_fixed("TORONTO, ON M5V 2T6"), "TORONTO, ON M5V 2T6");
+    for unchanged in ["HELENA, MT 59601", "VICTORIA, BC XOG", "12 RUE DE LA PAIX 75002 PARIS", "ON"] {
+        assert_eq!(postal_code_fixed(unchanged), unchanged);
+    }
+    // OCR glues numbers and labels to values: `1ANDERSON`, `4d DLN6840236`, `839CALLE MAYOR`.
+    assert_eq!(split_glued_number("1ANDERSON"), "1 ANDERSON");
+    assert_eq!(split_glued_number("4d DLN6840236"), "4d DLN 6840236");
+    assert_eq!(split_glued_number("3 DOB1961/02/22"), "3 DOB 1961/02/22");
+    for unchanged in ["1ST AVENUE", "DOBSON", "DL12345", "2ND"] {
+        assert_eq!(split_glued_number(unchanged), unchanged);
+    }
+    assert_eq!(glued_field_8("839CALLE MAYOR").as_deref(), Some("39 CALLE MAYOR"));
+    // Year-first dates hold in every region; implausible ones are no dates.
+    assert_eq!(
+        find_date("1990.03.23", DateOrder::DayFirst).map(|d| (d.year, d.month, d.day)),
+        Some((1990, 3, 23))
+    );
+    assert!(find_date("1234/56/78", DateOrder::MonthFirst).is_none());
 }
