@@ -148,6 +148,10 @@ pub enum EvalCommand {
         /// same models reads them instead of embedding again.
         #[arg(long, value_name = "FILE")]
         embedding_cache: Option<PathBuf>,
+        /// Relabel the pairs this file lists (`img_a,img_b,same,note`: the data set's known label
+        /// errors, e.g. docs/lfw-dev-errata.csv) before any figure; the report says how many.
+        #[arg(long, value_name = "FILE")]
+        errata: Option<PathBuf>,
     },
     /// MRZ documents: exact lines, CER, false-valid, time.
     Mrz {
@@ -321,13 +325,14 @@ async fn eval(cmd: EvalCommand, config: Config) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         let mut stdout = std::io::stdout().lock();
         match cmd {
-            EvalCommand::Faces { pairs, document_style, impostors, plot, embedding_cache } => {
+            EvalCommand::Faces { pairs, document_style, impostors, plot, embedding_cache, errata } => {
                 let engine = engines::load_face(&settings)?;
                 let opts = idverify_face::eval::EvalOptions {
                     document_style,
                     all_impostors: impostors == "all",
                     plot_dir: plot,
                     embedding_cache,
+                    errata,
                 };
                 idverify_face::eval::run(&engine, &pairs, opts, &mut stdout)?;
             }

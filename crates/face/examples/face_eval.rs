@@ -30,6 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 all_impostors: args.iter().any(|a| a == "--impostors-all"),
                 plot_dir: None,
                 embedding_cache: None,
+                errata: None,
             };
             idverify_face::eval::run(&engine, &PathBuf::from(&args[1]), opts, &mut out)?;
         }

@@ -77,6 +77,9 @@ pub struct EvalOptions {
     pub plot_dir: Option<PathBuf>,
     /// Read embeddings from this file and write them back (see `cache.rs`).
     pub embedding_cache: Option<PathBuf>,
+    /// Relabel the file's pairs listed here (`img_a,img_b,same[,note]`) before any figure: the
+    /// data set's known label errors. Identities for `--impostors all` stay the folders.
+    pub errata: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -202,8 +205,17 @@ pub fn run(
     opts: EvalOptions,
     out: &mut dyn Write,
 ) -> Result<EvalSummary, FaceError> {
-    let scored =
+    let mut scored =
         score_pairs_cached(engine, pairs_csv, opts.document_style, opts.embedding_cache.as_deref(), out)?;
+    if let Some(errata) = &opts.errata {
+        let relabelled = apply_errata(&mut scored, errata)?;
+        writeln!(
+            out,
+            "errata: {relabelled} pairs relabelled as {} says (without --errata: the file's own labels)",
+            errata.display()
+        )
+        .map_err(|e| FaceError::Io(e.to_string()))?;
+    }
     let info = engine.model_info();
     let mut s = summarize(&scored, info.threshold_distance);
     let all = if opts.all_impostors { Some(all_pair_scores(&scored)?) } else { None };
@@ -239,6 +251,32 @@ pub fn run(
     }
     write_last_line(&s, out)?;
     Ok(s)
+}
+
+/// Sets the label of every pair the errata file lists (in either order); an errata row that
+/// names no pair of the file is an error, so a stale errata file cannot pass unnoticed.
+fn apply_errata(scored: &mut ScoredPairs, errata: &Path) -> Result<usize, FaceError> {
+    let mut relabelled = 0;
+    for row in read_pairs(errata)? {
+        let listed = |p: &ScoredPair| {
+            (p.img_a == row.img_a && p.img_b == row.img_b) || (p.img_a == row.img_b && p.img_b == row.img_a)
+        };
+        let mut found = false;
+        for pair in scored.pairs.iter_mut().filter(|p| listed(p)) {
+            found = true;
+            relabelled += usize::from(pair.same != row.same);
+            pair.same = row.same;
+        }
+        if !found {
+            return Err(FaceError::Data(format!(
+                "{}: the pair {} / {} is not in the pairs file",
+                errata.display(),
+                row.img_a,
+                row.img_b
+            )));
+        }
+    }
+    Ok(relabelled)
 }
 
 /// `lfw/dev/pairs.csv` -> `lfw-dev`.
@@ -455,6 +493,27 @@ mod tests {
             second_cpu_ms: Vec::new(),
             document_style: false,
         }
+    }
+
+    #[test]
+    fn errata_relabel_the_pairs_they_list_in_either_order_and_refuse_unknown_pairs() {
+        let pair = |a: &str, b: &str, same| ScoredPair {
+            img_a: a.into(),
+            img_b: b.into(),
+            same,
+            fold: Some(1),
+            distance: Some(0.5),
+            second_cosine: None,
+        };
+        let mut s = scored(&[]);
+        s.pairs = vec![pair("x/x_1.jpg", "x/x_2.jpg", true), pair("y/y_1.jpg", "z/z_1.jpg", false)];
+        let dir = tempfile::tempdir().unwrap();
+        let errata = dir.path().join("errata.csv");
+        std::fs::write(&errata, "img_a,img_b,same,note\nx/x_2.jpg,x/x_1.jpg,0,two people\n").unwrap();
+        assert_eq!(apply_errata(&mut s, &errata).unwrap(), 1);
+        assert!(!s.pairs[0].same && !s.pairs[1].same);
+        std::fs::write(&errata, "img_a,img_b,same,note\nq/q_1.jpg,x/x_1.jpg,0,stale\n").unwrap();
+        assert!(apply_errata(&mut s, &errata).is_err());
     }
 
     #[test]
