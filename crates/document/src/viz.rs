@@ -512,6 +512,7 @@ fn parse_as(
             if value.is_empty()
                 && last_segment
                 && let Some(right) = line_right(lines, &segs, li, &used_below)
+                && fits(key, &free_text(&segs[right]), order)
             {
                 used_below[right] = true;
                 value = free_text(&segs[right]);
@@ -520,6 +521,7 @@ fn parse_as(
             }
             if value.is_empty()
                 && let Some(below) = line_below(lines, &segs, li, x, &used_below)
+                && fits(key, &free_text(&segs[below]), order)
             {
                 used_below[below] = true;
                 value = free_text(&segs[below]);
@@ -709,6 +711,21 @@ fn parse_as(
         categories,
         eu_mrz,
     })
+}
+
+/// Whether a line found near a label (on its right, below it) can be that label's value: a date
+/// for a date, a sex for the sex, letters or digits in a number, letters in a name or nationality. A line
+/// that cannot is left for the label it belongs to (a lone `M` the detector missed must not make
+/// the sex label take the nationality below it, and so on down the card).
+fn fits(key: Key, text: &str, order: DateOrder) -> bool {
+    match key {
+        Key::BirthDate | Key::IssueDate | Key::ExpiryDate => find_date(text, order).is_some(),
+        Key::Sex => sex(text).is_some(),
+        // Some ID card numbers have no digit (`GQQJZDXQN` can be German).
+        Key::Number => text.chars().any(|c| c.is_ascii_alphanumeric()),
+        Key::Surname | Key::GivenNames | Key::Nationality => text.chars().any(char::is_alphabetic),
+        _ => true,
+    }
 }
 
 /// AAMVA 4d is the licence number, 5 the document discriminator; in the EU, 5 is the number and 4d

@@ -612,3 +612,34 @@ fn a_canadian_front_is_read_with_its_province_and_year_first_dates() {
     );
     assert!(find_date("1234/56/78", DateOrder::MonthFirst).is_none());
 }
+
+#[test]
+fn a_label_whose_value_was_not_read_takes_no_other_labels_value() {
+    // As the detector left out a lone `M` on a French ID card: the sex label must not take the
+    // nationality's `FRA` below it, which would leave the nationality without its value.
+    let lines = vec![
+        line("CARTE NATIONALE D'IDENTITÉ / IDENTITY CARD", 0.29, 0.16),
+        line("NOM / Surname", 0.30, 0.23),
+        line("SCHMIDT", 0.30, 0.27),
+        line("SEXE / Sex", 0.30, 0.40),
+        line("NATIONALITÉ / Nationality", 0.30, 0.47),
+        line("FRA", 0.30, 0.52),
+        line("N° DU DOCUMENT / Document No", 0.30, 0.58),
+        line("S7AHC0EBB", 0.30, 0.62),
+    ];
+    let f = parse(&lines, RequestedType::NationalId, today()).unwrap().fields;
+    assert_eq!(f.gender, None);
+    assert_eq!(f.nationality.as_deref(), Some("FRA"));
+    assert_eq!(f.document_number.as_deref(), Some("S7AHC0EBB"));
+    for (key, text, fits_it) in [
+        (Key::Sex, "FRA", false),
+        (Key::Sex, "F", true),
+        (Key::BirthDate, "FRA", false),
+        (Key::BirthDate, "20 01 1968", true),
+        (Key::Number, "GQQJZDXQN", true),
+        (Key::Nationality, "1968", false),
+        (Key::Address, "FRA", true),
+    ] {
+        assert_eq!(fits(key, text, DateOrder::DayFirst), fits_it, "{key:?} {text}");
+    }
+}
