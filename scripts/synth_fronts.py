@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Seeded synthetic card fronts for the visual-zone reader (issue 16): US (AAMVA) and EU licences
-and ID cards, with a portrait from LFW and photographic damage.
+and ID cards (and Canadian licences with --layouts ca), with a portrait from LFW and photographic
+damage.
 
 No real licence front is in ../shared/data, so the dev set of `idverify eval viz` is built here:
 the layouts follow the AAMVA DL/ID Card Design Standard (numbered fields 1, 2, 3, 4a, 4b, 4d, 5,

@@ -714,9 +714,9 @@ fn parse_as(
 }
 
 /// Whether a line found near a label (on its right, below it) can be that label's value: a date
-/// for a date, a sex for the sex, letters or digits in a number, letters in a name or nationality. A line
-/// that cannot is left for the label it belongs to (a lone `M` the detector missed must not make
-/// the sex label take the nationality below it, and so on down the card).
+/// for a date, a sex for the sex, letters or digits in a number, letters in a name or nationality.
+/// A line that cannot is left for the label it belongs to (a lone `M` the detector missed must not
+/// make the sex label take the nationality below it, and so on down the card).
 fn fits(key: Key, text: &str, order: DateOrder) -> bool {
     match key {
         Key::BirthDate | Key::IssueDate | Key::ExpiryDate => find_date(text, order).is_some(),
@@ -886,7 +886,8 @@ fn glued_field_8(text: &str) -> Option<String> {
     .then(|| format!("{house} {street}"))
 }
 
-/// Two to four words of letters (a name printed without a label), none a state's name or a title.
+/// Two to four words of letters (a name printed without a label), none a state's or province's
+/// name or a title.
 fn is_unlabelled_name(text: &str) -> bool {
     let folded = fold(text);
     let ws: Vec<&str> = folded.split_whitespace().collect();
@@ -896,7 +897,7 @@ fn is_unlabelled_name(text: &str) -> bool {
             w.trim_end_matches([',', '.']).chars().all(|c| c.is_alphabetic() || c == '-' || c == '\'')
                 && w.chars().any(char::is_alphabetic)
         })
-        && !US_STATES.iter().any(|(name, _)| padded.contains(&format!(" {name} ")))
+        && !US_STATES.iter().chain(CA_PROVINCES).any(|(name, _)| padded.contains(&format!(" {name} ")))
         && !US_TITLES.iter().any(|t| padded.contains(&format!(" {t} ")))
 }
 
