@@ -85,6 +85,11 @@ impl AamvaRecord {
 const CANADIAN_JURISDICTIONS: [&str; 13] =
     ["AB", "BC", "MB", "NB", "NL", "NS", "NT", "NU", "ON", "PE", "QC", "SK", "YT"];
 
+/// A Canadian province's or territory's code (the barcode's jurisdiction, a card front's header).
+pub(crate) fn is_canadian_jurisdiction(code: &str) -> bool {
+    CANADIAN_JURISDICTIONS.contains(&code)
+}
+
 fn is_separator(c: char) -> bool {
     // Line feed, record separator, carriage return, pipes, and C1 controls / replacement characters
     // that some scanners put in place of the separators.
@@ -244,8 +249,8 @@ pub fn parse(payload: &str, _today: NaiveDate) -> Result<AamvaRecord, AamvaError
 
     let state = meaningful(get("DAJ")).map(|s| s.to_ascii_uppercase());
     let country_el = meaningful(get("DCG")).map(|s| s.to_ascii_uppercase());
-    let canadian = country_el.as_deref() == Some("CAN")
-        || state.as_deref().is_some_and(|s| CANADIAN_JURISDICTIONS.contains(&s));
+    let canadian =
+        country_el.as_deref() == Some("CAN") || state.as_deref().is_some_and(is_canadian_jurisdiction);
     let country = match country_el.as_deref() {
         Some("USA") | Some("CAN") => country_el.clone(),
         _ if canadian => Some("CAN".into()),

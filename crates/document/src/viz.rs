@@ -21,6 +21,7 @@
 
 use chrono::{Datelike, NaiveDate};
 
+use crate::aamva::is_canadian_jurisdiction;
 use crate::eu_dl_mrz::{self, EuDlMrz};
 use crate::field_confidence::{DocumentField, FieldConfidence};
 use crate::{Check, DocumentFields, mrz};
@@ -374,14 +375,6 @@ fn unglue(word: &str) -> String {
     {
         return format!("{head} {rest}");
     }
-    // `1ANDERSON`: a name's number glued to the name (three letters or more, so `1ST` stays).
-    if matches!(head.as_str(), "1" | "2")
-        && rest.chars().count() >= 3
-        && rest.chars().all(char::is_alphabetic)
-        && short_label_prefix(&rest).is_none()
-    {
-        return format!("{head} {rest}");
-    }
     // `15SEX`, `4bEXP`, `4dLIC#WDL…`, `5DDWDL…`: a number glued to its label (and the label to
     // its value).
     if let Some(label_len) = short_label_prefix(&rest) {
@@ -391,6 +384,13 @@ fn unglue(word: &str) -> String {
         let label = format!("{label}{}", value[..punct_len].replace('#', ""));
         let value = &value[punct_len..];
         return if value.is_empty() { format!("{head} {label}") } else { format!("{head} {label} {value}") };
+    }
+    // `1ANDERSON`: a name's number glued to the name (three letters or more, so `1ST` stays).
+    if matches!(head.as_str(), "1" | "2")
+        && rest.chars().count() >= 3
+        && rest.chars().all(char::is_alphabetic)
+    {
+        return format!("{head} {rest}");
     }
     word.to_string()
 }
@@ -572,15 +572,17 @@ fn parse_as(
     // (`CHRIS SMITH` over `MAIN STREET, CHARLESTON,` and `WV 25301`).
     if layout == VizLayout::Aamva
         && !values.iter().any(|(k, _, _)| matches!(k, Key::Surname | Key::GivenNames))
-        && let Some((li, address, p)) = (0..lines.len()).find_map(|li| {
+        && let Some((li, name, address, p)) = (0..lines.len()).find_map(|li| {
+            let name = free_text(&segs[li]);
+            if !is_unlabelled_name(&name) {
+                return None;
+            }
             let mut used = used_below.clone();
             used[li] = true;
-            let name = free_text(&segs[li]);
             let (address, p) = address_lines_below(lines, &segs, li, String::new(), 1.0, &mut used);
-            (is_unlabelled_name(&name) && ends_with_state_and_zip(&address)).then_some((li, address, p))
+            ends_with_state_and_zip(&address).then_some((li, name, address, p))
         })
     {
-        let name = free_text(&segs[li]);
         // `SMITH, CHRIS` names the family first; `CHRIS SMITH` last.
         let (surname, given) = match name.split_once(',') {
             Some((surname, given)) => (clean_name(surname), clean_name(given)),
@@ -593,7 +595,7 @@ fn parse_as(
         values.push((Key::Surname, surname, p_name));
         values.push((Key::GivenNames, given, p_name));
         if !values.iter().any(|(k, _, _)| *k == Key::Address) {
-            values.push((Key::Address, address, p.min(1.0)));
+            values.push((Key::Address, address, p));
         }
     }
 
@@ -764,8 +766,7 @@ fn us_state(lines: &[TextLine], folded: &[String]) -> Option<String> {
 }
 
 fn state_country(state: Option<&str>) -> Option<String> {
-    let canadian = |code: &str| CA_PROVINCES.iter().any(|(_, c)| *c == code);
-    state.map(|code| if canadian(code) { "CAN" } else { "USA" }.to_string())
+    state.map(|code| if is_canadian_jurisdiction(code) { "CAN" } else { "USA" }.to_string())
 }
 
 fn sign_to_alpha3(sign: &str) -> Option<&'static str> {
@@ -911,22 +912,21 @@ fn ends_with_state_and_zip(address: &str) -> bool {
             && zip.chars().all(|c| c.is_ascii_digit() || c == '-')
             && zip.chars().take(5).all(|c| c.is_ascii_digit())
     };
-    // A1A 1A1: letter, digit, letter, digit, letter, digit.
-    let is_postal = |code: &str| {
-        code.len() == 6
-            && code
-                .chars()
-                .enumerate()
-                .all(|(i, c)| if i % 2 == 0 { c.is_ascii_uppercase() } else { c.is_ascii_digit() })
-    };
     match ws[..] {
-        [.., code, a, b] if CA_PROVINCES.iter().any(|(_, c)| *c == code) && is_postal(&format!("{a}{b}")) => {
-            true
-        }
-        [.., code, postal] if CA_PROVINCES.iter().any(|(_, c)| *c == code) => is_postal(postal),
+        [.., code, a, b] if is_canadian_jurisdiction(code) && is_postal_code(&format!("{a}{b}")) => true,
+        [.., code, postal] if is_canadian_jurisdiction(code) => is_postal_code(postal),
         [.., code, zip] => US_STATES.iter().any(|(_, c)| *c == code) && is_zip(zip),
         _ => false,
     }
+}
+
+/// A Canadian postal code without its space: letter, digit, letter, digit, letter, digit.
+fn is_postal_code(code: &str) -> bool {
+    code.len() == 6
+        && code
+            .chars()
+            .enumerate()
+            .all(|(i, c)| if i % 2 == 0 { c.is_ascii_uppercase() } else { c.is_ascii_digit() })
 }
 
 /// A Canadian postal code at the end of an address with OCR's O/0-style confusions undone: its
@@ -937,7 +937,7 @@ fn postal_code_fixed(address: &str) -> String {
     let province = before.split_whitespace().last().map(|w| fold(w.trim_matches(',')));
     if first.chars().count() != 3
         || last.chars().count() != 3
-        || !province.is_some_and(|p| CA_PROVINCES.iter().any(|(_, c)| *c == p))
+        || !province.is_some_and(|p| is_canadian_jurisdiction(&p))
     {
         return address.to_string();
     }
@@ -958,11 +958,11 @@ fn postal_code_fixed(address: &str) -> String {
             (_, c) => c,
         })
         .collect();
-    let shaped = fixed
-        .chars()
-        .enumerate()
-        .all(|(i, c)| if i % 2 == 0 { c.is_ascii_uppercase() } else { c.is_ascii_digit() });
-    if shaped { format!("{before} {} {}", &fixed[..3], &fixed[3..]) } else { address.to_string() }
+    if is_postal_code(&fixed) {
+        format!("{before} {} {}", &fixed[..3], &fixed[3..])
+    } else {
+        address.to_string()
+    }
 }
 
 /// `b` continues `a` (an address line): no more than one line height of gap.

@@ -38,6 +38,13 @@ fn requested(front: &Front) -> RequestedType {
     }
 }
 
+/// A generated front scanned as its layout asks, with its file name for the messages.
+fn scan_front(engine: &DocumentEngine, front: &Front) -> (String, DocumentScan) {
+    let img = image::open(&front.image).unwrap().to_rgb8();
+    let name = front.image.file_name().unwrap().to_string_lossy().into_owned();
+    (name, engine.scan(&img, requested(front), today()).unwrap())
+}
+
 /// The manifest columns these tests compare (not the address: a US front's lines are joined in
 /// more than one acceptable way).
 const COMPARED: [&str; 8] =
@@ -61,9 +68,7 @@ fn clean_fronts_of_every_layout_are_read_field_for_field() {
     let Some(engine) = engine() else { return };
     let Some((_dir, fronts)) = generate(6, true) else { return };
     for front in &fronts {
-        let img = image::open(&front.image).unwrap().to_rgb8();
-        let scan = engine.scan(&img, requested(front), today()).unwrap();
-        let name = front.image.file_name().unwrap().to_string_lossy();
+        let (name, scan) = scan_front(&engine, front);
         assert!(scan.error.is_none(), "{name}: {:?}", scan.error);
         assert_eq!(scan.source, Some(front.get("layout")), "{name}");
         assert_eq!(wrong_fields(front, &scan), Vec::<String>::new(), "{name}");
@@ -92,9 +97,7 @@ fn photographed_fronts_are_read_with_few_field_errors() {
     let Some((_dir, fronts)) = generate(9, false) else { return };
     let (mut wrong, mut listed) = (0, 0);
     for front in &fronts {
-        let img = image::open(&front.image).unwrap().to_rgb8();
-        let scan = engine.scan(&img, requested(front), today()).unwrap();
-        let name = front.image.file_name().unwrap().to_string_lossy();
+        let (name, scan) = scan_front(&engine, front);
         assert_eq!(scan.source, Some(front.get("layout")), "{name}: {:?}", scan.error);
         let missed = wrong_fields(front, &scan);
         eprintln!("{name}: {} wrong: {missed:?}", missed.len());
@@ -111,9 +114,7 @@ fn canadian_fronts_are_read_with_their_province_and_year_first_dates() {
     // Alberta, British Columbia, Ontario and Quebec in turn, photographed.
     let Some((_dir, fronts)) = generate_layouts(4, false, "ca") else { return };
     for front in &fronts {
-        let img = image::open(&front.image).unwrap().to_rgb8();
-        let scan = engine.scan(&img, RequestedType::DriversLicense, today()).unwrap();
-        let name = front.image.file_name().unwrap().to_string_lossy();
+        let (name, scan) = scan_front(&engine, front);
         assert_eq!(scan.source, Some("viz_aamva"), "{name}: {:?}", scan.error);
         assert_eq!(scan.fields.issuing_country.as_deref(), Some("CAN"), "{name}");
         assert_eq!(wrong_fields(front, &scan), Vec::<String>::new(), "{name}");

@@ -586,6 +586,8 @@ fn a_canadian_front_is_read_with_its_province_and_year_first_dates() {
     assert_eq!(f.address.as_deref(), Some("123 MAIN STREET, TORONTO, ON M5V 2T6"));
     assert_eq!(f.document_number.as_deref(), Some("S12345678901234"));
     assert_eq!(f.gender.as_deref(), Some("M"));
+    // The front's provinces are the barcode's Canadian jurisdictions.
+    assert!(CA_PROVINCES.iter().all(|(_, code)| is_canadian_jurisdiction(code)));
     // No US number shape applies to a province.
     let (checks, _) = checks(&read, today());
     assert_eq!(check(&checks, "document_number_format"), None);
