@@ -7,7 +7,10 @@ Reads the embedding cache that `idverify eval faces --pairs PAIRS --embedding-ca
 images), then applies it at the target FMR to the fold's official pairs and its cross-identity
 pairs. Prints one line per variant: mean ± std accuracy, errors, held-out realised FMR.
 
-  python3 scripts/face_fusion_variants.py PAIRS.csv CACHE.json [--fmr 0.001]
+  python3 scripts/face_fusion_variants.py PAIRS.csv CACHE.json [--fmr 0.001] [--errata ERRATA.csv]
+
+`--errata` relabels the official pairs it lists (`img_a,img_b,same,note`, e.g.
+docs/lfw-dev-errata.csv), as `idverify eval faces --errata` does.
 
 Needs numpy. The thresholds follow the Rust code: k = floor(fmr * n) impostors accepted, halfway
 between the k-th and (k+1)-th highest impostor score.
@@ -21,8 +24,14 @@ import math
 import numpy as np
 
 
-def load(pairs_csv, cache_path):
+def load(pairs_csv, cache_path, errata_csv=None):
     rows = list(csv.DictReader(open(pairs_csv)))
+    if errata_csv:
+        fixed = {(r["img_a"], r["img_b"]): r["same"] for r in csv.DictReader(open(errata_csv))}
+        missing = set(fixed) - {(r["img_a"], r["img_b"]) for r in rows}
+        if missing:
+            raise SystemExit(f"{errata_csv}: not in the pairs file: {sorted(missing)}")
+        rows = [dict(r, same=fixed.get((r["img_a"], r["img_b"]), r["same"])) for r in rows]
     cache = json.load(open(cache_path))["images"]
     fold_of = {}
     for r in rows:
@@ -227,8 +236,9 @@ def main():
     ap.add_argument("pairs")
     ap.add_argument("cache")
     ap.add_argument("--fmr", type=float, default=1e-3)
+    ap.add_argument("--errata", help="relabel the official pairs listed in this csv")
     args = ap.parse_args()
-    dlib, sface, ids, folds, official = load(args.pairs, args.cache)
+    dlib, sface, ids, folds, official = load(args.pairs, args.cache, args.errata)
     P = all_pairs(dlib, sface, ids, folds)
     print(f"{len(ids)} images, {int(P['same'].sum())} genuine and {int((~P['same']).sum())} impostor pairs; "
           f"target FMR {args.fmr}")
