@@ -167,8 +167,9 @@ fn words(folded: &str) -> Vec<Word> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < chars.len() {
-        // Apostrophes and slashes separate words too: `D'EXPIR.`, `NOM/SURNAME`.
-        let is_sep = |c: char| c.is_whitespace() || c == '\'' || c == '/';
+        // Apostrophes, slashes and degree signs separate words too: `D'EXPIR.`, `NOM/SURNAME`,
+        // `N°DU DOCUMENT`.
+        let is_sep = |c: char| c.is_whitespace() || matches!(c, '\'' | '/' | '°' | 'º');
         if is_sep(chars[i]) {
             i += 1;
             continue;
@@ -780,6 +781,23 @@ fn flag_sign(lines: &[TextLine], folded: &[String]) -> Option<String> {
         let sign = f.trim();
         (l.left < 0.35 && l.top < 0.5).then(|| sign_to_alpha3(sign)).flatten().map(str::to_string)
     })
+}
+
+/// A sex label with no value read for it: the label's line and where the label starts along it
+/// (0 to 1, by characters). Its value is a lone letter below it (`SEXE / Sex` over `F`), which the
+/// detector misses more often than a word (a coin toss on far or turned photos, BENCHMARKS.md,
+/// session 10): the reader then reads the place below the label on its own.
+pub fn unread_sex_label(lines: &[TextLine]) -> Option<(usize, f32)> {
+    let segs: Vec<Vec<Segment>> = lines.iter().map(|l| segments(&l.text)).collect();
+    let (li, at) = segs.iter().enumerate().find_map(|(i, line)| {
+        line.iter().find(|s| s.key == Some(Key::Sex) && s.value.is_empty()).map(|s| (i, s.at))
+    })?;
+    let none_used = vec![false; lines.len()];
+    let value_near = free_lines_near(lines, &segs, li, &none_used, |l, b, height| {
+        b.top >= l.top - 0.5 * height && b.top <= l.bottom + 2.5 * height && sex(&b.text).is_some()
+    })
+    .any(|(_, b)| b.text.chars().count() <= 12);
+    (!value_near).then_some((li, at))
 }
 
 /// The text of a line that has no marker of its own.

@@ -128,6 +128,36 @@ fn canadian_fronts_are_read_with_their_province_and_year_first_dates() {
     }
 }
 
+/// `front` in the middle of a plain page twice its size: the same card photographed from twice as
+/// far.
+fn from_afar(front: &image::RgbImage) -> image::RgbImage {
+    let (w, h) = front.dimensions();
+    let mut page = image::RgbImage::from_pixel(2 * w, 2 * h, image::Rgb([214, 208, 196]));
+    image::imageops::overlay(&mut page, front, i64::from(w / 2), i64::from(h / 3));
+    page
+}
+
+#[test]
+fn fronts_photographed_from_afar_are_detected_again_on_their_text_region() {
+    let Some(engine) = engine() else { return };
+    let Some((_dir, fronts)) = generate(3, false) else { return };
+    for front in &fronts {
+        let near = image::open(&front.image).unwrap().to_rgb8();
+        let name = front.image.file_name().unwrap().to_string_lossy();
+        for (distance, img) in [("near", near.clone()), ("afar", from_afar(&near))] {
+            let before = engine.ocr_runs();
+            let scan = engine.scan(&img, requested(front), today()).unwrap();
+            let runs = engine.ocr_runs().since(&before);
+            // One pass when the card fills the photo; a second, enlarged, on the text region when
+            // its text is too small for the first.
+            let passes = if distance == "near" { 1 } else { 2 };
+            assert_eq!(runs.detector_runs, passes, "{name} {distance}");
+            assert_eq!(scan.source, Some(front.get("layout")), "{name} {distance}: {:?}", scan.error);
+            assert_eq!(wrong_fields(front, &scan), Vec::<String>::new(), "{name} {distance}");
+        }
+    }
+}
+
 /// Character-weighted mean probability of the lines read on a page as it is.
 fn mean_confidence(engine: &DocumentEngine, img: &image::RgbImage) -> f32 {
     let lines = engine.text_lines(img).unwrap();

@@ -82,7 +82,7 @@ impl MrzReader {
 
 /// Detector input size for a `w` x `h` page and a longest side of `max_side`: pages larger than
 /// that are scaled down, small ones up to `DET_MIN_SIDE`; sides are multiples of 32.
-fn det_dims(w: u32, h: u32, max_side: u32) -> (u32, u32) {
+pub(super) fn det_dims(w: u32, h: u32, max_side: u32) -> (u32, u32) {
     let longest = w.max(h) as f32;
     let scale = if longest > max_side as f32 {
         max_side as f32 / longest

@@ -218,6 +218,61 @@ fn an_id_card_with_bilingual_labels_above_its_values_is_read() {
 }
 
 #[test]
+fn a_number_sign_glued_to_the_next_word_still_labels_the_number() {
+    // A French ID card photographed from afar, as OCR read it (`/tmp/fronts_far` 011, session 10):
+    // `N°DU` in one word, so only `Document No` was a label, and it looked for its value below
+    // its own middle of the line.
+    let at = |text: &str, left: f32, top: f32, right: f32, bottom: f32| TextLine {
+        text: text.to_string(),
+        confidence: 0.97,
+        left,
+        top,
+        right,
+        bottom,
+    };
+    let lines = vec![
+        at("RÉPUBLIQUE FRANÇAISE", 0.275, 0.159, 0.423, 0.182),
+        at("CARTE NATIONALE D'IDENTITÉ / IDENTITY CARD", 0.275, 0.182, 0.502, 0.203),
+        at("NOM/ Surname", 0.282, 0.217, 0.342, 0.236),
+        at("GARCIA", 0.283, 0.233, 0.333, 0.257),
+        at("Prénoms / Given names", 0.281, 0.260, 0.371, 0.281),
+        at("JAMES", 0.281, 0.277, 0.324, 0.302),
+        at("SEXE / Sex", 0.282, 0.303, 0.326, 0.324),
+        at("F", 0.282, 0.320, 0.295, 0.342),
+        at("NATIONALITÉ / Nationality", 0.282, 0.348, 0.379, 0.367),
+        at("DATE DE NAISS. / Date of birth", 0.427, 0.352, 0.539, 0.370),
+        at("FRA", 0.283, 0.364, 0.311, 0.387),
+        at("02 05 1989", 0.428, 0.368, 0.499, 0.391),
+        at("N°DU DOCUMENT / Document No", 0.283, 0.392, 0.408, 0.410),
+        at("DATE D'EXPIR. / Expiry date", 0.428, 0.396, 0.531, 0.415),
+        at("DXPIR136U", 0.284, 0.409, 0.354, 0.431),
+        at("08 02 2041", 0.428, 0.412, 0.499, 0.435),
+    ];
+    for number_label in ["N°DU DOCUMENT / Document No", "Nº DU DOCUMENT/Document No", "N°DU DOCUMENT"] {
+        let mut lines = lines.clone();
+        lines[12].text = number_label.to_string();
+        let read = parse(&lines, RequestedType::NationalId, today()).unwrap();
+        let f = &read.fields;
+        assert_eq!(f.document_number.as_deref(), Some("DXPIR136U"), "{number_label}");
+        assert_eq!(f.last_name.as_deref(), Some("GARCIA"));
+        assert_eq!(f.gender.as_deref(), Some("F"));
+        assert_eq!(f.date_of_birth, date(1989, 5, 2));
+        assert_eq!(f.expiration_date, date(2041, 2, 8));
+    }
+}
+
+#[test]
+fn a_sex_label_without_its_letter_is_reported_for_a_second_look() {
+    let mut lines = french_id_card();
+    assert_eq!(unread_sex_label(&lines), None, "the F below it was read");
+    assert_eq!((lines[6].text.as_str(), lines[9].text.as_str()), ("SEXE / Sex", "F"));
+    lines.remove(9);
+    assert_eq!(unread_sex_label(&lines), Some((6, 0.0)));
+    // A US front's sex is on the label's line.
+    assert_eq!(unread_sex_label(&us_front()), None);
+}
+
+#[test]
 fn german_spanish_and_italian_labels_map_to_the_same_fields() {
     let cases = [
         ("PERSONALAUSWEIS", ["Name", "Vornamen", "Geburtsdatum", "Gültig bis"]),
