@@ -95,6 +95,10 @@ pub struct DocumentBlock {
     pub issue_date: Option<String>,
     /// ICAO 9303 alpha-3 code (MRZ) or jurisdiction (AAMVA).
     pub issuing_country: Option<String>,
+    /// The US state's or Canadian province's postal code (`CA`, `ON`) that issued a licence or ID
+    /// card, read from its front (a licence number is unique only within it); null for an MRZ, a
+    /// barcode, or an EU card (its issuer is `issuingCountry`).
+    pub issuing_jurisdiction: Option<String>,
     pub address: Option<String>,
     /// 0 to 100: the document as a whole (see the README).
     pub confidence: f32,
@@ -130,6 +134,7 @@ impl DocumentBlock {
             expiration_date: date(f.expiration_date),
             issue_date: date(f.issue_date),
             issuing_country: f.issuing_country.clone(),
+            issuing_jurisdiction: f.issuing_jurisdiction.clone(),
             address: f.address.clone(),
             confidence: if scan.error.is_some() { 0.0 } else { round2(scan.confidence) },
             field_confidence: FieldConfidenceDto::from(&scan.field_confidence),
@@ -185,6 +190,9 @@ pub struct FieldConfidenceDto {
     pub issuing_country: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
+    pub issuing_jurisdiction: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub address: Option<f32>,
 }
 
@@ -204,6 +212,7 @@ impl From<&FieldConfidence> for FieldConfidenceDto {
                 DocumentField::ExpirationDate => &mut dto.expiration_date,
                 DocumentField::IssueDate => &mut dto.issue_date,
                 DocumentField::IssuingCountry => &mut dto.issuing_country,
+                DocumentField::IssuingJurisdiction => &mut dto.issuing_jurisdiction,
                 DocumentField::Address => &mut dto.address,
             };
             *slot = Some(round2(confidence));

@@ -108,19 +108,31 @@ if [[ -d "$SHARED/lfw/dev" && -x "$VENV_PY" ]]; then
   # orientation): its text is read in its upright turn and its portrait found on the turned page.
   "$VENV_PY" -c 'import sys; from PIL import Image; Image.open(sys.argv[1]).rotate(-90, expand=True).save(sys.argv[2], quality=92)' \
     "$WORK/fronts/000.jpg" "$WORK/fronts/000_sideways.jpg"
+  # And photographed from twice as far: the front in the middle of a plain page twice its size.
+  "$VENV_PY" -c 'import sys; from PIL import Image; f = Image.open(sys.argv[1]); p = Image.new("RGB", (2 * f.width, 2 * f.height), (214, 208, 196)); p.paste(f, (f.width // 2, f.height // 3)); p.save(sys.argv[2], quality=92)' \
+    "$WORK/fronts/000.jpg" "$WORK/fronts/000_afar.jpg"
   # Row 2 of the manifest is a US licence (000.jpg), row 3 an EU one (001.jpg).
-  for case in 2:viz_aamva: 3:viz_eu_dl: 2:viz_aamva:_sideways; do
+  for case in 2:viz_aamva: 3:viz_eu_dl: 2:viz_aamva:_sideways 2:viz_aamva:_afar; do
     IFS=: read -r row source variant <<<"$case"
     line="$(sed -n "${row}p" "$WORK/fronts/manifest.csv")"
     image="$(cut -d, -f1 <<<"$line")"
     FRONT="$WORK/fronts/${image%.jpg}$variant.jpg"; SELFIE="$SHARED/lfw/dev/$(cut -d, -f4 <<<"$line")"
-    expect "verify a $source licence front${variant:+ photographed sideways} with the holder's selfie" 200 \
+    case $variant in _sideways) how=" photographed sideways" ;; _afar) how=" photographed from afar" ;; *) how="" ;; esac
+    expect "verify a $source licence front$how with the holder's selfie" 200 \
       '"verified":true' "${H[@]}" -F "documentImage=@$FRONT" -F "faceImage=@$SELFIE" -F documentType=drivers_license \
       "$BASE/v1/identity/verify"
     if grep -q "\"source\":\"$source\"" "$WORK/body"; then
       PASS=$((PASS + 1)); echo "ok   the licence was read from its visual zone ($source$variant)"
     else
       FAIL=$((FAIL + 1)); echo "FAIL licence front source: $(head -c 400 "$WORK/body")"
+    fi
+    # A US licence names its state (the manifest's jurisdiction); an EU one its country only.
+    state="$(cut -d, -f3 <<<"$line")"
+    if [[ $source == viz_aamva ]]; then want="\"issuingJurisdiction\":\"$state\""; else want='"issuingJurisdiction":null'; fi
+    if grep -q "$want" "$WORK/body"; then
+      PASS=$((PASS + 1)); echo "ok   $want ($source$variant)"
+    else
+      FAIL=$((FAIL + 1)); echo "FAIL want $want: $(head -c 400 "$WORK/body")"
     fi
   done
 else

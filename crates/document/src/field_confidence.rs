@@ -23,6 +23,7 @@ pub enum DocumentField {
     IssueDate,
     ExpirationDate,
     IssuingCountry,
+    IssuingJurisdiction,
     Address,
 }
 
@@ -124,6 +125,7 @@ fn present_in_mrz(record: &MrzRecord, field: DocumentField) -> bool {
         DocumentField::DocumentNumber => filled(&record.document_number),
         DocumentField::Nationality => filled(&record.nationality),
         DocumentField::IssuingCountry => filled(&record.issuing_country),
+        DocumentField::IssuingJurisdiction => false,
         DocumentField::DateOfBirth => record.birth_date.is_some(),
         DocumentField::ExpirationDate => record.expiry_date.is_some(),
         DocumentField::Gender => record.sex.is_some(),
@@ -151,6 +153,7 @@ pub fn barcode(fields: &crate::DocumentFields) -> FieldConfidence {
         (IssueDate, fields.issue_date.is_some()),
         (ExpirationDate, fields.expiration_date.is_some()),
         (IssuingCountry, fields.issuing_country.is_some()),
+        (IssuingJurisdiction, fields.issuing_jurisdiction.is_some()),
         (Address, fields.address.is_some()),
     ];
     read.into_iter().filter(|(_, present)| *present).map(|(field, _)| (field, 100.0)).collect()

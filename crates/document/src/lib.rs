@@ -125,6 +125,10 @@ pub struct DocumentFields {
     /// AAMVA only (an MRZ has no issue date).
     pub issue_date: Option<NaiveDate>,
     pub issuing_country: Option<String>,
+    /// The US state's or Canadian province's postal code (`CA`, `ON`) that issued a licence or ID
+    /// card, from its front's header: a licence number is unique only within its jurisdiction. Not
+    /// from a barcode (it names its issuer by an issuer identification number, not mapped here).
+    pub issuing_jurisdiction: Option<String>,
     pub address: Option<String>,
 }
 
@@ -442,6 +446,7 @@ fn mrz_scan(read: &ocr::MrzRead, today: NaiveDate) -> DocumentScan {
             expiration_date: r.expiry_date,
             issue_date: None,
             issuing_country: empty_to_none(&r.issuing_country),
+            issuing_jurisdiction: None,
             address: None,
         },
         field_confidence: field_confidence::mrz(r, &read.fitted, read.name_uncertain),
@@ -479,6 +484,7 @@ fn aamva_scan(r: &aamva::AamvaRecord, today: NaiveDate) -> DocumentScan {
         expiration_date: r.expiry_date,
         issue_date: r.issue_date,
         issuing_country: r.country.clone(),
+        issuing_jurisdiction: None,
         address: r.address(),
     };
     DocumentScan {

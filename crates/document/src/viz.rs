@@ -697,10 +697,17 @@ fn parse_as(
         VizLayout::Aamva => state_country(jurisdiction.as_deref()),
         _ => jurisdiction.clone(),
     };
+    if layout == VizLayout::Aamva {
+        fields.issuing_jurisdiction = jurisdiction.clone().filter(|code| code.len() == 2);
+    }
+    // Read from a header, a flag or an MRZ line, not from one field: the page's mean.
+    let mean = lines.iter().map(|l| l.confidence).sum::<f32>() / lines.len().max(1) as f32;
+    let page_confidence = (100.0 * mean).clamp(0.0, 100.0);
     if fields.issuing_country.is_some() {
-        // Read from a header, a flag or an MRZ line, not from one field: the page's mean.
-        let mean = lines.iter().map(|l| l.confidence).sum::<f32>() / lines.len().max(1) as f32;
-        confidence.push((DocumentField::IssuingCountry, (100.0 * mean).clamp(0.0, 100.0)));
+        confidence.push((DocumentField::IssuingCountry, page_confidence));
+    }
+    if fields.issuing_jurisdiction.is_some() {
+        confidence.push((DocumentField::IssuingJurisdiction, page_confidence));
     }
     confidence.sort_by_key(|(f, _)| *f);
     Some(VizRead {

@@ -78,6 +78,9 @@ fn clean_fronts_of_every_layout_are_read_field_for_field() {
             DocumentType::DriversLicense
         };
         assert_eq!(scan.document_type, Some(expected_type), "{name}");
+        // The state for a US front; an EU card's issuer is its country.
+        let state = Some(front.get("jurisdiction")).filter(|_| front.get("layout") == "viz_aamva");
+        assert_eq!(scan.fields.issuing_jurisdiction.as_deref(), state, "{name}");
         assert!(
             scan.checks_passed(),
             "{name}: {:?}",
@@ -117,6 +120,7 @@ fn canadian_fronts_are_read_with_their_province_and_year_first_dates() {
         let (name, scan) = scan_front(&engine, front);
         assert_eq!(scan.source, Some("viz_aamva"), "{name}: {:?}", scan.error);
         assert_eq!(scan.fields.issuing_country.as_deref(), Some("CAN"), "{name}");
+        assert_eq!(scan.fields.issuing_jurisdiction.as_deref(), Some(front.get("jurisdiction")), "{name}");
         assert_eq!(wrong_fields(front, &scan), Vec::<String>::new(), "{name}");
         let address = scan.fields.address.as_deref().unwrap_or_default();
         assert!(viz_same(front.get("address"), address), "{name}: {address}");
@@ -264,6 +268,7 @@ fn specimen_us_licence_fronts_are_read() {
     let address = scan.fields.address.as_deref().unwrap_or_default();
     assert!(viz_same(front.get("address"), address), "{address}");
     assert_eq!(scan.fields.issuing_country.as_deref(), Some("USA"));
+    assert_eq!(scan.fields.issuing_jurisdiction.as_deref(), Some("WA"));
     // It expired in 2020: read, and reported as expired.
     assert!(scan.reasons.contains(&"expired") && !scan.checks_passed());
     // West Virginia (an invented design: labels in boxes of their own, the values on their

@@ -73,6 +73,7 @@ fn a_us_licence_front_gives_every_numbered_field() {
     assert_eq!(f.address.as_deref(), Some("123 MAIN STREET, HARRISBURG, PA 17101-0000"));
     assert_eq!(f.gender.as_deref(), Some("M"));
     assert_eq!(f.issuing_country.as_deref(), Some("USA"));
+    assert_eq!(f.issuing_jurisdiction.as_deref(), Some("PA"));
     assert_eq!(read.categories.as_deref(), Some("C"));
     for field in [DocumentField::LastName, DocumentField::DateOfBirth, DocumentField::DocumentNumber] {
         let p = read.field_confidence.iter().find(|(f, _)| *f == field).map(|(_, p)| *p);
@@ -142,6 +143,7 @@ fn an_eu_licence_front_is_read_by_its_numbers_and_agrees_with_its_mrz_line() {
     // 5 is the licence number in the EU numbering.
     assert_eq!(f.document_number.as_deref(), Some("13AA00002"));
     assert_eq!(f.issuing_country.as_deref(), Some("FRA"));
+    assert_eq!(f.issuing_jurisdiction, None, "an EU licence's issuer is its country");
     assert_eq!(read.categories.as_deref(), Some("AM/A1/B1/B"));
     let (checks, reasons) = checks(&read, today());
     assert_eq!(check(&checks, "eu_dl_mrz_check_digit"), Some(true));
@@ -634,6 +636,7 @@ fn a_canadian_front_is_read_with_its_province_and_year_first_dates() {
     assert_eq!(read.jurisdiction.as_deref(), Some("ON"));
     let f = &read.fields;
     assert_eq!(f.issuing_country.as_deref(), Some("CAN"));
+    assert_eq!(f.issuing_jurisdiction.as_deref(), Some("ON"));
     assert_eq!((f.last_name.as_deref(), f.first_name.as_deref()), (Some("SMITH"), Some("JOHN")));
     assert_eq!(f.date_of_birth, date(1988, 3, 23));
     assert_eq!(f.issue_date, date(2021, 6, 1));
