@@ -187,7 +187,8 @@ impl MrzReader {
 
     /// Text boxes of a card photo, in page coordinates: the whole page at `CARD_DET_SIDE`, then,
     /// when its text is smaller than `MIN_TEXT_HEIGHT` there, the region of that text again,
-    /// scaled so that it is `TARGET_TEXT_HEIGHT` high (the card's own pixels at most).
+    /// scaled so that it is `TARGET_TEXT_HEIGHT` high (no larger than the photo's own pixels or
+    /// `DET_MAX_SIDE`, whichever is less, unless the region is smaller than the detector's minimum).
     fn detect_card_text(&self, page: &RgbImage) -> Result<Vec<RotRect>, DocumentError> {
         let boxes = self.detect(page, CARD_DET_SIDE, 1.0)?;
         let (w, h) = page.dimensions();
