@@ -84,12 +84,17 @@ fn mean_confidence<'a>(lines: impl IntoIterator<Item = &'a TextLine>) -> f32 {
     if count == 0 { 0.0 } else { sum / count as f32 }
 }
 
+/// A box (turned by `upright_short_box`) that can hold legible text, in any orientation.
+fn legible(b: &RotRect) -> bool {
+    b.h >= MIN_HEIGHT && b.len >= b.h * 0.3
+}
+
 /// The boxes worth reading, largest first.
 fn readable_boxes(boxes: impl IntoIterator<Item = RotRect>) -> Vec<RotRect> {
     let mut boxes: Vec<RotRect> = boxes
         .into_iter()
         .map(upright_short_box)
-        .filter(|b| b.h >= MIN_HEIGHT && b.len >= b.h * 0.3 && b.angle.abs() <= MAX_ANGLE)
+        .filter(|b| legible(b) && b.angle.abs() <= MAX_ANGLE)
         .collect();
     boxes.sort_by(|a, b| (b.len * b.h).total_cmp(&(a.len * a.h)));
     boxes.truncate(MAX_LINES);
@@ -118,12 +123,8 @@ fn lone_letter_slot(read: &[(RotRect, TextLine)]) -> Option<RotRect> {
 
 /// Median height (page pixels) of the boxes that can hold a line of text, in any turn.
 fn median_height(boxes: &[RotRect]) -> Option<f32> {
-    let mut heights: Vec<f32> = boxes
-        .iter()
-        .map(|&b| upright_short_box(b))
-        .filter(|b| b.h >= MIN_HEIGHT && b.len >= b.h * 0.3)
-        .map(|b| b.h)
-        .collect();
+    let mut heights: Vec<f32> =
+        boxes.iter().map(|&b| upright_short_box(b)).filter(legible).map(|b| b.h).collect();
     heights.sort_by(f32::total_cmp);
     heights.get(heights.len() / 2).copied()
 }
